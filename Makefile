@@ -1,0 +1,74 @@
+# Espace Famille — every command installs what it needs on a fresh machine (Python 3.11+ is all it takes).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+SAM_VENV := .venv-sam
+SAM := $(SAM_VENV)/bin/sam
+PORT ?= 3000
+export AWS_DEFAULT_REGION ?= eu-west-3
+# sam build needs the runtime's interpreter (python3.13); pyenv exposes it next to the default one.
+export PYENV_VERSION ?= 3.11.7:3.12.1:3.13.0
+export SAM_CLI_TELEMETRY := 0
+
+.PHONY: help venv sam-venv run test lint unit integration packaging build bench requirements clean
+
+help:
+	@echo "make run    - the portal with demo data on http://127.0.0.1:$(PORT)"
+	@echo "make test   - lint, unit, integration and packaging tests (what CI runs)"
+	@echo "make build  - sam build (in its own venv)"
+	@echo "make bench  - benchmarks; figures go in docs/benchmarks.md"
+
+$(VENV)/.installed: pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) is missing: install Python 3.11 or newer"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+$(SAM_VENV)/.installed: infra/requirements-sam.txt
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install --quiet --upgrade pip
+	$(SAM_VENV)/bin/pip install --quiet -r infra/requirements-sam.txt
+	touch $@
+
+sam-venv: $(SAM_VENV)/.installed
+
+run: venv
+	PORT=$(PORT) $(PY) -m infra.local
+
+requirements: venv
+	$(PY) -m infra.layer_requirements
+
+lint: venv sam-venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy shared infra tests
+	@# every function's module is named app: one mypy run each
+	for f in functions/*/app.py; do $(VENV)/bin/mypy $$f || exit 1; done
+	$(PY) -m infra.layer_requirements --check
+	$(VENV)/bin/cfn-lint template.yaml
+	$(SAM) validate --lint --template template.yaml
+
+unit: venv
+	$(PY) -m pytest tests/unit -q
+
+integration: venv
+	$(PY) -m pytest tests/integration tests/gateway -q
+
+packaging: venv sam-venv
+	SAM=$(abspath $(SAM)) $(PY) -m pytest tests/packaging -q
+
+test: lint
+	SAM=$(abspath $(SAM)) $(PY) -m pytest -q
+
+build: sam-venv
+	$(SAM) build --template template.yaml
+
+bench: venv
+	$(PY) -m bench
+
+clean:
+	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache .local

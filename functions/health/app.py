@@ -1,0 +1,19 @@
+"""GET /api/health: 200 only when the function can really read the table."""
+
+from __future__ import annotations
+
+from espace_famille.api import lambda_handler_for, make_resolver
+from espace_famille.dal import system
+from espace_famille.errors import ServiceUnavailable
+
+app = make_resolver()
+
+
+@app.get("/api/health")
+def get_health() -> dict[str, str]:
+    if not system.table_readable():
+        raise ServiceUnavailable("La base de données est injoignable.")
+    return {"status": "ok"}
+
+
+handler = lambda_handler_for(app)

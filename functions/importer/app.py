@@ -1,0 +1,28 @@
+"""S3-triggered import: each object created under imports/ is imported; its report goes under reports/."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import unquote_plus
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from espace_famille.importer.s3 import import_object
+from espace_famille.observability import logger, metrics, tracer
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    results = []
+    for record in event.get("Records", []):
+        bucket = record["s3"]["bucket"]["name"]
+        key = unquote_plus(record["s3"]["object"]["key"])
+        report = import_object(bucket, key)
+        logger.info("import finished", extra={"key": key, "status": report.status, "counts": report.counts})
+        for outcome, n in report.counts.items():
+            metrics.add_metric(name=f"ImportRows{outcome.capitalize()}", unit=MetricUnit.Count, value=n)
+        results.append({"key": key, "status": report.status, "counts": report.counts})
+    return {"imports": results}

@@ -1,0 +1,53 @@
+"""`make run`: the portal on http://127.0.0.1:3000 with the demo data, until interrupted."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import signal
+
+from infra.local.stack import ROOT, LocalStack, StackConfig
+
+STATE_FILE = ROOT / ".local" / "stack.json"
+
+
+async def serve(port: int) -> None:
+    stack = LocalStack(StackConfig(port=port, run_schedules=True))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stack.start()
+        STATE_FILE.parent.mkdir(exist_ok=True)
+        STATE_FILE.write_text(json.dumps(stack.info(), indent=2))
+        print(
+            f"\nEspace Famille tourne sur {stack.url}\n"
+            f"  Réclamer la facture de démonstration (« Je ne trouve pas ma facture ») :\n"
+            f"    Identifiant de la collectivité : JOLIEVILLE\n"
+            f"    Référence de la facture       : 2017-WI-00-9710\n"
+            f"    Clé                           : K9710\n"
+            f"  Mails envoyés : {stack.url}/__local__/mails\n"
+            f"  Ctrl-C pour arrêter.\n",
+            flush=True,
+        )
+        await stop.wait()
+    finally:
+        print("Arrêt…", flush=True)
+        await stack.stop()
+        with contextlib.suppress(FileNotFoundError):
+            STATE_FILE.unlink()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "3000")))
+    args = parser.parse_args()
+    asyncio.run(serve(args.port))
+
+
+if __name__ == "__main__":
+    main()

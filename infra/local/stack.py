@@ -1,0 +1,349 @@
+"""The whole local stack: moto, resources from the template, function workers, gateway, events, demo data."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import re
+import socket
+import sys
+import threading
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import IO, Any
+from urllib.parse import quote_plus
+from zoneinfo import ZoneInfo
+
+import uvicorn
+
+from infra.cfn import LOCAL_ACCOUNT_ID, LOCAL_REGION, S3Trigger, ScheduleTrigger, Template, load_template
+from infra.local.aws import LocalAws
+from infra.local.gateway import Gateway, LocalHandler
+from infra.local.workers import FunctionPool, InvocationError, lambda_environment
+
+ROOT = Path(__file__).resolve().parents[2]
+DEMO_DIR = ROOT / "infra" / "demo"
+PARIS = ZoneInfo("Europe/Paris")
+
+
+@dataclass
+class StackConfig:
+    template_path: Path = ROOT / "template.yaml"
+    port: int = 0  # 0: an ephemeral port
+    host: str = "127.0.0.1"
+    stack_name: str = "local"
+    max_workers: int = 4
+    load_demo: bool = True
+    run_schedules: bool = False
+    parameter_overrides: dict[str, str] = field(default_factory=dict)
+    extra_env: dict[str, str] = field(default_factory=dict)
+    log: IO[str] | None = None  # where function logs and the access log go; None: stderr
+
+
+class LocalStack:
+    def __init__(self, config: StackConfig) -> None:
+        self.config = config
+        self.aws = LocalAws(log=config.log)
+        self.template: Template | None = None
+        self.pools: dict[str, FunctionPool] = {}
+        self.gateway: Gateway | None = None
+        self._server: uvicorn.Server | None = None
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._s3_changed: asyncio.Event | None = None
+        self._s3_writes = -1
+        self._s3_seen: dict[tuple[str, str], str] = {}
+        self._invocations: set[asyncio.Task[Any]] = set()
+        self._socket: socket.socket | None = None
+        self.url = ""
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    async def start(self) -> None:
+        await asyncio.to_thread(self.aws.start)
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._socket.bind((self.config.host, self.config.port))
+        port = self._socket.getsockname()[1]
+        self.url = f"http://{self.config.host}:{port}"
+        overrides = {"SiteUrl": self.url, **self.config.parameter_overrides}
+        self.template = tpl = load_template(self.config.template_path, overrides, self.config.stack_name)
+        self.aws.create_resources(tpl)
+        for logical_id, function in tpl.functions.items():
+            env = lambda_environment(function, self.aws.endpoint_url, self.config.extra_env)
+            self.pools[logical_id] = FunctionPool(function, env, self.config.max_workers, self.config.log)
+        self.gateway = Gateway(tpl, self.pools, self._local_routes(), access_log=self.config.log or sys.stderr)
+        uv_config = uvicorn.Config(self.gateway, log_level="warning", lifespan="off", access_log=False)
+        self._server = uvicorn.Server(uv_config)
+        self._tasks.append(asyncio.create_task(self._server.serve(sockets=[self._socket])))
+        while not self._server.started:
+            await asyncio.sleep(0.02)
+        self._s3_changed = asyncio.Event()
+        await self._scan_s3(fire=False)
+        self._tasks.append(asyncio.create_task(self._watch_s3()))
+        if self.config.run_schedules:
+            for schedule in tpl.schedules:
+                period = _rate_seconds(schedule.expression)
+                if schedule.enabled and period:
+                    self._tasks.append(asyncio.create_task(self._every(schedule, period)))
+        if self.config.load_demo:
+            await self.load_demo()
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        for task in self._invocations:
+            task.cancel()
+        for task in self._tasks:
+            if task is not self._tasks[0]:
+                task.cancel()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(asyncio.gather(*self._tasks, return_exceptions=True), 10)
+        for pool in self.pools.values():
+            await pool.close()
+        self.aws.stop()
+
+    # -- details for tests and tools ------------------------------------------------------------
+    def resource_name(self, logical_id: str) -> str:
+        assert self.template is not None
+        return self.template.physical_name(logical_id)
+
+    def info(self) -> dict[str, Any]:
+        assert self.template is not None
+        return {
+            "url": self.url,
+            "aws_endpoint_url": self.aws.endpoint_url,
+            "region": LOCAL_REGION,
+            "tables": {k: self.resource_name(k) for k in self.template.resources_of_type("AWS::DynamoDB::Table")},
+            "buckets": {k: self.resource_name(k) for k in self.template.resources_of_type("AWS::S3::Bucket")},
+        }
+
+    # -- S3 events -----------------------------------------------------------------------------
+    async def _watch_s3(self) -> None:
+        """Fires the template's S3 events: lists the buckets again whenever the AWS server saw a write."""
+        assert self._s3_changed is not None
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._s3_changed.wait(), 0.2)
+            self._s3_changed.clear()
+            try:
+                writes = await asyncio.to_thread(self.aws.s3_writes)
+                if writes != self._s3_writes:
+                    self._s3_writes = writes
+                    await self._scan_s3(fire=True)
+            except Exception as exc:  # the watcher must outlive a passing hiccup of the AWS server
+                self._log(f"[s3] scan failed: {exc!r}")
+
+    async def _scan_s3(self, fire: bool) -> None:
+        assert self.template is not None
+        s3 = self.aws.client("s3")
+        for trigger in self.template.s3_triggers:
+            listing = await asyncio.to_thread(_list_objects, s3, trigger.bucket, trigger.prefix)
+            for obj in listing:
+                key = obj["Key"]
+                if trigger.suffix and not key.endswith(trigger.suffix):
+                    continue
+                marker = f"{obj['ETag']}:{obj['LastModified'].isoformat()}"
+                if self._s3_seen.get((trigger.bucket, key)) == marker:
+                    continue
+                self._s3_seen[(trigger.bucket, key)] = marker
+                if fire:
+                    self._fire(trigger.function, s3_event(trigger, key, obj))
+
+    def _fire(self, function: str, event: dict[str, Any]) -> None:
+        """An asynchronous invocation, as S3 and EventBridge make them."""
+
+        async def run() -> None:
+            try:
+                await self.pools[function].invoke(event)
+            except InvocationError as exc:
+                self._log(f"[event] {function} failed: {exc}\n{exc.trace}")
+
+        task = asyncio.create_task(run())
+        self._invocations.add(task)
+        task.add_done_callback(self._invocations.discard)
+
+    async def _every(self, schedule: ScheduleTrigger, period: float) -> None:
+        while True:
+            await asyncio.sleep(period)
+            self._fire(schedule.function, scheduled_event(schedule))
+
+    def _log(self, text: str) -> None:
+        out = self.config.log or sys.stderr
+        out.write(text + "\n")
+        out.flush()
+
+    # -- local-only routes ------------------------------------------------------------------------
+    def _local_routes(self) -> dict[tuple[str, str], LocalHandler]:
+        async def mails(method: str, path: str, body: bytes) -> tuple[int, Any]:
+            return 200, await asyncio.to_thread(self.aws.mails)
+
+        async def calls(method: str, path: str, body: bytes) -> tuple[int, Any]:
+            if method == "DELETE":
+                await asyncio.to_thread(self.aws.reset_counts)
+            return 200, await asyncio.to_thread(self.aws.counts)
+
+        async def stack_info(method: str, path: str, body: bytes) -> tuple[int, Any]:
+            return 200, self.info()
+
+        async def schedule(method: str, path: str, body: bytes) -> tuple[int, Any]:
+            assert self.template is not None
+            name = path.rsplit("/", 1)[1]
+            found = [s for s in self.template.schedules if name in (s.function, s.name)]
+            if not found:
+                return 404, {"message": f"no scheduled function {name}"}
+            try:
+                result = await self.pools[found[0].function].invoke(scheduled_event(found[0]))
+            except InvocationError as exc:
+                return 500, {"message": str(exc)}
+            return 200, {"function": found[0].function, "result": result}
+
+        return {
+            ("GET", "/__local__/mails"): mails,
+            ("GET", "/__local__/dynamodb-calls"): calls,
+            ("DELETE", "/__local__/dynamodb-calls"): calls,
+            ("GET", "/__local__/stack"): stack_info,
+            ("POST", "/__local__/schedules/"): schedule,
+        }
+
+    # -- demo data ---------------------------------------------------------------------------------
+    async def load_demo(self, today: date | None = None, timeout: float = 60.0) -> list[dict[str, Any]]:
+        """Puts the demo files under imports/ and waits for the importer's reports, as an operator would."""
+        assert self.template is not None
+        if not self.template.s3_triggers:
+            return []
+        trigger = self.template.s3_triggers[0]
+        today = today or datetime.now(PARIS).date()
+        s3 = self.aws.client("s3")
+        batch = uuid.uuid4().hex[:8]
+        keys = []
+        for path in sorted(DEMO_DIR.glob("*.jsonl")) + sorted(DEMO_DIR.glob("*.csv")):
+            text = render_demo(path.read_text(encoding="utf-8"), today)
+            key = f"{trigger.prefix}demo-{batch}/{path.name}"
+            # One file at a time: régies before the invoices that name them.
+            await asyncio.to_thread(s3.put_object, Bucket=trigger.bucket, Key=key, Body=text.encode("utf-8"))
+            keys.append(key)
+            self._s3_changed.set()  # type: ignore[union-attr]
+            report = await self._wait_report(s3, trigger.bucket, report_key(key), timeout)
+            if report.get("status") != "done" or report.get("counts", {}).get("rejected"):
+                raise RuntimeError(f"demo file {path.name} was not imported cleanly: {json.dumps(report)[:2000]}")
+        return [{"key": k} for k in keys]
+
+    async def _wait_report(self, s3: Any, bucket: str, key: str, timeout: float) -> dict[str, Any]:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while asyncio.get_running_loop().time() < deadline:
+            try:
+                obj = await asyncio.to_thread(s3.get_object, Bucket=bucket, Key=key)
+                data: dict[str, Any] = json.loads(obj["Body"].read())
+                return data
+            except s3.exceptions.NoSuchKey:
+                await asyncio.sleep(0.1)
+        raise TimeoutError(f"no import report {key} after {timeout}s")
+
+
+def report_key(import_key: str) -> str:
+    """Where the importer writes the report of an imported object (imports/a/b.csv -> reports/a/b.csv.json)."""
+    return "reports/" + import_key.split("/", 1)[1] + ".json"
+
+
+def render_demo(text: str, today: date) -> str:
+    """The demo files name dates relative to the day the stack starts as {D+20}."""
+
+    def repl(m: re.Match[str]) -> str:
+        return (today + timedelta(days=int(m.group(1) or 0))).isoformat()
+
+    return re.sub(r"\{D([+-]\d+)?\}", repl, text)
+
+
+def _list_objects(s3: Any, bucket: str, prefix: str) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        out.extend(page.get("Contents", []))
+    return out
+
+
+def s3_event(trigger: S3Trigger, key: str, obj: dict[str, Any]) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    return {
+        "Records": [
+            {
+                "eventVersion": "2.1",
+                "eventSource": "aws:s3",
+                "awsRegion": LOCAL_REGION,
+                "eventTime": now.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+                "eventName": "ObjectCreated:Put",
+                "userIdentity": {"principalId": "LOCAL"},
+                "requestParameters": {"sourceIPAddress": "127.0.0.1"},
+                "responseElements": {"x-amz-request-id": uuid.uuid4().hex[:16].upper()},
+                "s3": {
+                    "s3SchemaVersion": "1.0",
+                    "configurationId": trigger.function,
+                    "bucket": {
+                        "name": trigger.bucket,
+                        "ownerIdentity": {"principalId": "LOCAL"},
+                        "arn": f"arn:aws:s3:::{trigger.bucket}",
+                    },
+                    "object": {
+                        # S3 notifications carry the key URL-encoded, spaces as '+'.
+                        "key": quote_plus(key, safe="/"),
+                        "size": int(obj.get("Size", 0)),
+                        "eTag": str(obj.get("ETag", "")).strip('"'),
+                        "sequencer": f"{int(now.timestamp() * 1e6):016X}",
+                    },
+                },
+            }
+        ]
+    }
+
+
+def scheduled_event(schedule: ScheduleTrigger) -> dict[str, Any]:
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": LOCAL_ACCOUNT_ID,
+        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": LOCAL_REGION,
+        "resources": [f"arn:aws:events:{LOCAL_REGION}:{LOCAL_ACCOUNT_ID}:rule/{schedule.function}-{schedule.name}"],
+        "detail": {},
+    }
+
+
+def _rate_seconds(expression: str) -> float | None:
+    m = re.fullmatch(r"rate\((\d+)\s+(minute|minutes|hour|hours|day|days)\)", expression.strip())
+    if not m:
+        return None  # cron() schedules run on demand only, through /__local__/schedules/<function>
+    unit = {"minute": 60, "hour": 3600, "day": 86400}[m.group(2).rstrip("s")]
+    return int(m.group(1)) * unit
+
+
+class StackThread:
+    """Runs a LocalStack on its own event loop in a background thread (tests, benchmarks, tools)."""
+
+    def __init__(self, config: StackConfig) -> None:
+        self.stack = LocalStack(config)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="local-stack", daemon=True)
+
+    def __enter__(self) -> LocalStack:
+        self.start()
+        return self.stack
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> LocalStack:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self.stack.start(), self._loop).result(180)
+        return self.stack
+
+    def run(self, coro: Any, timeout: float = 120) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
+
+    def stop(self) -> None:
+        with contextlib.suppress(Exception):
+            asyncio.run_coroutine_threadsafe(self.stack.stop(), self._loop).result(30)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)

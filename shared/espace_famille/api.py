@@ -1,0 +1,179 @@
+"""HTTP plumbing of the API functions: the resolver, the request guard and the error envelope (DESIGN §6, §7)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from espace_famille.config import settings
+from espace_famille.errors import (
+    BadOrigin,
+    DomainError,
+    InvalidJson,
+    NotFound,
+    PayloadTooLarge,
+    Unauthenticated,
+    UnsupportedMediaType,
+    ValidationFailed,
+)
+from espace_famille.observability import logger, metrics, tracer
+
+MAX_BODY_BYTES = 64 * 1024
+_JSON_TYPE = re.compile(r"^application/(json|[a-z0-9.+-]+\+json)\s*(;.*)?$", re.IGNORECASE)
+_STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
+
+_FRENCH_REASONS = {
+    "missing": "obligatoire",
+    "extra_forbidden": "non autorisé",
+    "string_too_short": "trop court",
+    "string_too_long": "trop long",
+    "string_type": "doit être un texte",
+    "int_type": "doit être un nombre entier",
+    "int_parsing": "doit être un nombre entier",
+    "bool_type": "doit être vrai ou faux",
+    "list_type": "doit être une liste",
+    "too_short": "trop peu d’éléments",
+    "too_long": "trop d’éléments",
+    "greater_than_equal": "trop petit",
+    "less_than_equal": "trop grand",
+    "greater_than": "trop petit",
+    "less_than": "trop grand",
+    "literal_error": "valeur non reconnue",
+    "enum": "valeur non reconnue",
+    "model_attributes_type": "doit être un objet JSON",
+    "dict_type": "doit être un objet JSON",
+    "string_pattern_mismatch": "format incorrect",
+}
+
+
+def envelope(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> dict[str, Any]:
+    """A Lambda proxy result carrying the error envelope; for answers given before the resolver runs."""
+    return {
+        "statusCode": status,
+        "headers": {"Content-Type": "application/json", **(headers or {})},
+        "body": json.dumps({"error": code, "message": message}, ensure_ascii=False),
+        "isBase64Encoded": False,
+    }
+
+
+def error_response(err: DomainError) -> Response[str]:
+    return Response(
+        status_code=err.status,
+        content_type="application/json",
+        body=json.dumps({"error": err.code, "message": err.message}, ensure_ascii=False),
+        headers=err.headers,
+    )
+
+
+def validation_message(errors: list[dict[str, Any]]) -> str:
+    """A French sentence naming the fields that failed, from pydantic's error list."""
+    parts = []
+    for err in errors[:5]:
+        loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path", "header")]
+        field = ".".join(loc) or "corps"
+        if err.get("type") == "value_error":
+            reason = str((err.get("ctx") or {}).get("error", err.get("msg", "")))
+        else:
+            reason = _FRENCH_REASONS.get(str(err.get("type")), "invalide")
+        parts.append(f"« {field} » : {reason}")
+    return "Données invalides — " + " ; ".join(parts) + "."
+
+
+def make_resolver() -> APIGatewayHttpResolver:
+    """The resolver every API function uses, with domain errors and validation mapped to the envelope."""
+    app = APIGatewayHttpResolver(enable_validation=True)
+
+    @app.exception_handler(RequestValidationError)
+    def on_validation(exc: RequestValidationError) -> Response[str]:
+        errors = list(exc.errors())
+        if any(e.get("type") == "json_invalid" for e in errors):
+            return error_response(InvalidJson())
+        return error_response(ValidationFailed(validation_message(errors)))
+
+    @app.exception_handler(DomainError)
+    def on_domain_error(exc: DomainError) -> Response[str]:
+        return error_response(exc)
+
+    @app.not_found
+    def on_not_found(exc: Exception) -> Response[str]:
+        return error_response(NotFound())
+
+    return app
+
+
+def guard(event: dict[str, Any], check_origin: bool = True) -> DomainError | None:
+    """Rejects what must never reach a route: oversized or non-JSON bodies, foreign origins.
+
+    Powertools validates the body before any middleware runs, so these checks come first, here.
+    """
+    http = (event.get("requestContext") or {}).get("http") or {}
+    if str(http.get("method", "")).upper() not in _STATE_CHANGING:
+        return None
+    headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
+    origin = headers.get("origin")
+    if check_origin and origin is not None and origin.rstrip("/") != _origin_of(site_url(event)):
+        return BadOrigin()
+    body = event.get("body")
+    if body:
+        size = len(base64.b64decode(body)) if event.get("isBase64Encoded") else len(body.encode("utf-8"))
+        if size > MAX_BODY_BYTES:
+            return PayloadTooLarge()
+        if event.get("isBase64Encoded") or not _JSON_TYPE.match(headers.get("content-type", "")):
+            return UnsupportedMediaType()
+        try:
+            json.loads(body)
+        except ValueError:
+            return InvalidJson()
+    return None
+
+
+def site_url(event: dict[str, Any]) -> str:
+    """The portal's public URL: the configured one, else the API's own domain as this request reached it."""
+    configured = settings().site_url
+    if configured:
+        return configured
+    headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
+    proto = headers.get("x-forwarded-proto", "https").split(",")[0].strip()
+    domain = (event.get("requestContext") or {}).get("domainName") or headers.get("host", "")
+    return f"{proto}://{domain}"
+
+
+def _origin_of(url: str) -> str:
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://{rest.split('/', 1)[0]}"
+
+
+def account_id(app: APIGatewayHttpResolver) -> str:
+    """The account the session authorizer vouched for; handlers never read it from anywhere else."""
+    ctx = app.current_event.request_context.authorizer.get_lambda or {}
+    value = ctx.get("account_id")
+    if not value:
+        raise Unauthenticated()
+    return str(value)
+
+
+def client_ip(app: APIGatewayHttpResolver) -> str:
+    return str(app.current_event.request_context.http.source_ip)
+
+
+def lambda_handler_for(app: APIGatewayHttpResolver, check_origin: bool = True) -> Callable[..., dict[str, Any]]:
+    """The Lambda entry point of an API function: guard, then resolve, with logging, tracing, metrics."""
+
+    @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+    @tracer.capture_lambda_handler
+    @metrics.log_metrics
+    def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        rejected = guard(event, check_origin)
+        if rejected is not None:
+            return envelope(rejected.status, rejected.code, rejected.message, rejected.headers)
+        return app.resolve(event, context)
+
+    return handler

@@ -1,0 +1,25 @@
+"""Settings read from the function's environment (set by template.yaml), read once per process."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+
+
+@dataclass(frozen=True)
+class Settings:
+    table_name: str
+    site_url: str
+    mail_from: str
+    imports_bucket: str
+
+
+@lru_cache(maxsize=1)
+def settings() -> Settings:
+    return Settings(
+        table_name=os.environ.get("TABLE_NAME", ""),
+        site_url=os.environ.get("SITE_URL", "").rstrip("/"),
+        mail_from=os.environ.get("MAIL_FROM", ""),
+        imports_bucket=os.environ.get("IMPORTS_BUCKET", ""),
+    )

@@ -1,0 +1,252 @@
+"""The local API Gateway, against a fixture template: routing, authorizer, events, results, workers, S3."""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support import running_stack
+
+FIXTURE = Path(__file__).with_name("fixture")
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def stack():
+    with running_stack(template_path=FIXTURE / "template.yaml", load_demo=False) as (stack, log):
+        yield stack, log
+
+
+@pytest.fixture
+def http(stack):
+    with httpx.Client(base_url=stack[0].url, timeout=30) as client:
+        yield client
+
+
+def echoed(response: httpx.Response) -> dict:
+    assert response.status_code == 200, response.text
+    return response.json()["event"]
+
+
+def test_path_parameters_and_route_key(http):
+    event = echoed(http.get("/items/42", headers={"cookie": "allow=alice"}))
+    assert event["pathParameters"] == {"id": "42"}
+    assert event["routeKey"] == "GET /items/{id}"
+    assert event["rawPath"] == "/items/42"
+    assert event["version"] == "2.0"
+
+
+def test_literal_route_wins_over_parameter(http):
+    # /items/special is public and literal; /items/{id} needs the authorizer.
+    event = echoed(http.get("/items/special"))
+    assert event["routeKey"] == "GET /items/special"
+    assert "pathParameters" not in event
+
+
+def test_several_path_parameters_and_greedy(http):
+    event = echoed(http.post("/public/x%20y/sub/z", content=b"{}", headers={"content-type": "application/json"}))
+    assert event["pathParameters"] == {"a": "x y", "b": "z"}
+    event = echoed(http.get("/files/a/b/c.txt"))
+    assert event["pathParameters"] == {"path": "a/b/c.txt"}
+    assert event["routeKey"] == "GET /files/{path+}"
+
+
+def test_any_method_route(http):
+    for method in ("GET", "PUT", "DELETE", "PATCH"):
+        event = echoed(http.request(method, "/public"))
+        assert event["requestContext"]["http"]["method"] == method
+        assert event["routeKey"] == "ANY /public"
+
+
+def test_unknown_route_and_wrong_method_are_404(http):
+    for method, path in (("GET", "/nowhere"), ("DELETE", "/items/1"), ("GET", "/public/a/sub/b")):
+        response = http.request(method, path, headers={"cookie": "allow=x"})
+        assert response.status_code == 404
+        assert response.json() == {"message": "Not Found"}
+
+
+def test_no_cookie_is_401_without_calling_the_authorizer(http, stack):
+    pool = stack[0].pools["AuthzFunction"]
+    before = pool.invocations
+    response = http.get("/items/1")
+    assert response.status_code == 401
+    assert response.json() == {"message": "Unauthorized"}
+    assert pool.invocations == before
+    assert http.get("/items/1", headers={"cookie": "allow=x"}).status_code == 200
+    assert pool.invocations == before + 1
+
+
+def test_deny_is_403(http):
+    response = http.get("/items/1", headers={"cookie": "nope=1"})
+    assert response.status_code == 403
+    assert response.json() == {"message": "Forbidden"}
+
+
+def test_authorizer_failure_is_500(http):
+    response = http.get("/items/1", headers={"cookie": "boom=1"})
+    assert response.status_code == 500
+    assert response.json() == {"message": "Internal Server Error"}
+
+
+def test_allow_passes_context_to_handler(http):
+    event = echoed(http.get("/items/7", headers={"cookie": "allow=alice; other=2"}))
+    assert event["requestContext"]["authorizer"] == {"lambda": {"who": "alice", "identity": ["allow=alice; other=2"]}}
+
+
+def test_public_route_skips_the_authorizer(http):
+    event = echoed(http.get("/public", headers={"cookie": "boom=1"}))
+    assert "authorizer" not in event["requestContext"]
+
+
+def test_event_fields(http):
+    response = http.get(
+        "/public?b=2&a=1&a=3&empty=",
+        headers={"X-Custom": "one", "User-Agent": "tests/1.0", "Cookie": "c1=v1; c2=v2"},
+    )
+    event = echoed(response)
+    assert event["rawQueryString"] == "b=2&a=1&a=3&empty="
+    assert event["queryStringParameters"] == {"b": "2", "a": "1,3", "empty": ""}
+    assert event["cookies"] == ["c1=v1", "c2=v2"]
+    assert "cookie" not in event["headers"]
+    assert event["headers"]["x-custom"] == "one"
+    assert all(k == k.lower() for k in event["headers"])
+    ctx = event["requestContext"]
+    assert ctx["http"]["sourceIp"] == "127.0.0.1"
+    assert ctx["http"]["userAgent"] == "tests/1.0"
+    assert ctx["http"]["path"] == "/public"
+    assert ctx["stage"] == "$default"
+    assert ctx["requestId"] == response.headers["apigw-requestid"]
+    assert abs(ctx["timeEpoch"] / 1000 - time.time()) < 60
+    assert ctx["time"].endswith("+0000")
+    assert event["isBase64Encoded"] is False
+    assert "body" not in event
+
+
+def test_text_and_binary_bodies(http):
+    event = echoed(http.post("/public", content='{"é": 1}'.encode(), headers={"content-type": "application/json"}))
+    assert event["body"] == '{"é": 1}'
+    assert event["isBase64Encoded"] is False
+    raw = bytes(range(256))
+    event = echoed(http.post("/public", content=raw, headers={"content-type": "application/octet-stream"}))
+    assert event["isBase64Encoded"] is True
+    assert base64.b64decode(event["body"]) == raw
+    form = echoed(
+        http.post("/public", content=b"idop=abc", headers={"content-type": "application/x-www-form-urlencoded"})
+    )
+    assert form["isBase64Encoded"] is True
+    assert base64.b64decode(form["body"]) == b"idop=abc"
+
+
+def test_base64_result_is_decoded(http):
+    response = http.post("/binary", content=b"\x00\x01\xff", headers={"content-type": "application/octet-stream"})
+    assert response.status_code == 200
+    assert response.content == b"\xff\x01\x00"
+    assert response.headers["x-was-base64"] == "True"
+
+
+def test_cookies_both_ways_and_headers(http):
+    response = http.get("/public", headers={"cookie": "in=1"})
+    assert response.headers.get_list("set-cookie") == ["a=1; Path=/", "b=2; HttpOnly"]
+    assert response.headers["x-who"] == "echo"
+    assert response.json()["event"]["cookies"] == ["in=1"]
+
+
+def test_handler_exception_is_500_with_trace_in_log(http, stack):
+    response = http.get("/boom")
+    assert response.status_code == 500
+    assert response.json() == {"message": "Internal Server Error"}
+    log = stack[1].read_text(encoding="utf-8")
+    assert "the handler exploded on purpose" in log
+    assert "Traceback" in log
+
+
+def test_dict_result_is_a_200_json(http):
+    response = http.get("/env")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+
+
+def test_functions_have_their_own_environment(http):
+    env = http.get("/env").json()
+    assert env == {"WHO": "env", "SHARED": "from-globals", "GREETING": "bonjour", "BUCKET": "fixture-eu-west-3"}
+    echo = http.get("/public")
+    assert echo.headers["x-who"] == "echo"
+
+
+def test_layer_and_context_reach_the_handler(http):
+    body = http.get("/public").json()
+    assert body["layer"] == "from-layer"
+    assert 0 < body["remaining_ms"] <= 5000
+    assert body["request_id"]
+
+
+def test_module_state_is_kept_between_requests(http):
+    first = http.get("/public").json()["calls"]
+    second = http.get("/public").json()["calls"]
+    assert second == first + 1
+
+
+def test_concurrent_requests_run_in_separate_workers(stack):
+    results: list[dict] = []
+
+    def call() -> None:
+        with httpx.Client(base_url=stack[0].url, timeout=30) as client:
+            results.append(client.get("/sleep", params={"s": "1"}).json())
+
+    threads = [threading.Thread(target=call) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results) == 4
+    assert len({r["pid"] for r in results}) == 4
+    # All four were inside the handler at the same moment.
+    assert max(r["started"] for r in results) < min(r["ended"] for r in results)
+    assert stack[0].pools["SleepFunction"].started <= 4
+
+
+def test_s3_put_under_prefix_fires_the_function(stack):
+    s3 = stack[0].aws.client("s3")
+    bucket = "fixture-eu-west-3"
+    s3.put_object(Bucket=bucket, Key="incoming/hello world.csv", Body=b"x")
+    s3.put_object(Bucket=bucket, Key="elsewhere/ignored.csv", Body=b"x")
+    deadline = time.monotonic() + 20
+    record = None
+    while time.monotonic() < deadline:
+        try:
+            record = json.loads(s3.get_object(Bucket=bucket, Key="seen/hello world.csv")["Body"].read())
+            break
+        except s3.exceptions.NoSuchKey:
+            time.sleep(0.1)
+    assert record is not None, "the S3-triggered function did not run"
+    assert record["eventSource"] == "aws:s3"
+    assert record["s3"]["bucket"]["name"] == bucket
+    assert record["s3"]["object"]["key"] == "incoming/hello+world.csv"
+    listing = s3.list_objects_v2(Bucket=bucket, Prefix="seen/")
+    assert [o["Key"] for o in listing["Contents"]] == ["seen/hello world.csv"]
+
+
+def test_adding_a_route_to_the_template_is_all_it_takes(tmp_path):
+    copy = tmp_path / "fixture"
+    shutil.copytree(FIXTURE, copy)
+    template = copy / "template.yaml"
+    text = template.read_text()
+    text = text.replace(
+        "        Env:\n          Type: HttpApi\n",
+        "        Added:\n          Type: HttpApi\n"
+        '          Properties: {ApiId: !Ref Api, Path: "/brand/new/{x}", Method: GET, Auth: {Authorizer: NONE}}\n'
+        "        Env:\n          Type: HttpApi\n",
+    )
+    template.write_text(text)
+    with running_stack(template_path=template, load_demo=False) as (stack, _log):
+        response = httpx.get(stack.url + "/brand/new/route", timeout=30)
+        assert response.status_code == 200
+        assert response.json()["WHO"] == "env"
