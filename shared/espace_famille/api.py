@@ -11,8 +11,10 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.shared.cookies import Cookie, SameSite
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from espace_famille import sessions
 from espace_famille.config import settings
 from espace_famille.errors import (
     BadOrigin,
@@ -162,6 +164,25 @@ def account_id(app: APIGatewayHttpResolver) -> str:
 
 def client_ip(app: APIGatewayHttpResolver) -> str:
     return str(app.current_event.request_context.http.source_ip)
+
+
+def session_cookie(token: str) -> Cookie:
+    """The session cookie (DESIGN §6); an empty token gives the cookie that clears it."""
+    return Cookie(
+        name=sessions.COOKIE_NAME,
+        value=token,
+        path="/",
+        secure=True,
+        http_only=True,
+        same_site=SameSite.LAX_MODE,
+        max_age=int(sessions.ABSOLUTE.total_seconds()) if token else 0,
+    )
+
+
+def session_hash(app: APIGatewayHttpResolver) -> str | None:
+    """The hash of the request's session, as the authorizer passed it (for logout and password change)."""
+    value = (app.current_event.request_context.authorizer.get_lambda or {}).get("session")
+    return str(value) if value else None
 
 
 def lambda_handler_for(app: APIGatewayHttpResolver, check_origin: bool = True) -> Callable[..., dict[str, Any]]:

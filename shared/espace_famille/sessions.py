@@ -36,14 +36,6 @@ def token_from_cookies(cookies: list[str]) -> str | None:
     return None
 
 
-def set_cookie(token: str) -> str:
-    return f"{COOKIE_NAME}={token}; HttpOnly; Secure; SameSite=Lax; Path=/; Max-Age={int(ABSOLUTE.total_seconds())}"
-
-
-def clear_cookie() -> str:
-    return f"{COOKIE_NAME}=; HttpOnly; Secure; SameSite=Lax; Path=/; Max-Age=0"
-
-
 @dataclass(frozen=True)
 class SessionTimes:
     created_at: datetime

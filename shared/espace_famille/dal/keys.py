@@ -55,8 +55,11 @@ def account_partition(account_id: str) -> str:
     return f"ACCT#{account_id}"
 
 
+ACCOUNT_SK = "ACCT"
+
+
 def account(account_id: str) -> Key:
-    return {"PK": account_partition(account_id), "SK": "ACCT"}
+    return {"PK": account_partition(account_id), "SK": ACCOUNT_SK}
 
 
 def email(normalised_email: str) -> Key:

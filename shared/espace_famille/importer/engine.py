@@ -14,12 +14,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from pydantic import ValidationError
+
 from espace_famille.clock import Clock, iso, system_clock
 from espace_famille.dal import catalog
 from espace_famille.importer.reader import FileRejected, Opener, RawRow, read_rows
 from espace_famille.importer.rows import KINDS, MODELS, row_errors
 from espace_famille.model import Collectivite, Debtor, Invoice, InvoiceLine, Regie
-from pydantic import ValidationError
 
 CHUNK_ROWS = 100
 MAX_REPORTED_ERRORS = 1000

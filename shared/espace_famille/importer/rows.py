@@ -5,6 +5,8 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal
 
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, model_validator
+
 from espace_famille import text
 from espace_famille.model import (
     Collectivite,
@@ -16,7 +18,6 @@ from espace_famille.model import (
     key_digest,
     news_id,
 )
-from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, model_validator
 
 KINDS = ("collectivite", "regie", "invoice", "invoice_line", "news")
 # Eopayment backends a régie may name; "none" leaves a régie without online payment.

@@ -1,0 +1,38 @@
+"""POST /api/session (log in) and DELETE /api/session (log out)."""
+
+from __future__ import annotations
+
+from aws_lambda_powertools.event_handler import Response
+from espace_famille import accounts
+from espace_famille.api import client_ip, lambda_handler_for, make_resolver, session_cookie, session_hash
+from espace_famille.clock import system_clock
+from espace_famille.validation import Body, Email, GivenPassword
+
+app = make_resolver()
+
+
+class LoginBody(Body):
+    email: Email
+    password: GivenPassword
+
+
+@app.post("/api/session")
+def log_in(body: LoginBody) -> Response[dict[str, object]]:
+    logged_in = accounts.login(body.email, body.password, client_ip(app), system_clock())
+    return Response(
+        status_code=200,
+        content_type="application/json",
+        body={"account": accounts.public(logged_in.account)},
+        cookies=[session_cookie(logged_in.token)],
+    )
+
+
+@app.delete("/api/session")
+def log_out() -> Response[str]:
+    session = session_hash(app)
+    if session:
+        accounts.logout(session)
+    return Response(status_code=204, body="", cookies=[session_cookie("")])
+
+
+handler = lambda_handler_for(app)

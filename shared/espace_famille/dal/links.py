@@ -1,0 +1,113 @@
+"""Data access of links: an account linked to a debtor of a régie, after a successful claim."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from botocore.exceptions import ClientError
+
+from espace_famille.dal import keys
+from espace_famille.dal.table import (
+    Item,
+    cancellation_reasons,
+    client,
+    get,
+    is_condition_failure,
+    query_all,
+    table,
+    to_ddb,
+    transact,
+    values,
+)
+from espace_famille.model import link_id as make_link_id
+
+
+@dataclass(frozen=True)
+class Link:
+    account_id: str
+    link_id: str
+    collectivite_id: str
+    regie_id: str
+    debtor_id: str
+    debtor_name: str
+    linked_at: str
+
+
+def _from(item: Item) -> Link:
+    return Link(
+        account_id=item["account_id"],
+        link_id=item["link_id"],
+        collectivite_id=item["collectivite_id"],
+        regie_id=item["regie_id"],
+        debtor_id=item["debtor_id"],
+        debtor_name=item["debtor_name"],
+        linked_at=item["linked_at"],
+    )
+
+
+def of_account(account_id: str) -> list[Link]:
+    return [
+        _from(i)
+        for i in query_all("PK = :pk AND begins_with(SK, :p)", values(pk=keys.account_partition(account_id), p="LINK#"))
+    ]
+
+
+def find(account_id: str, cid: str, rid: str, did: str) -> Link | None:
+    item = get(keys.link(account_id, make_link_id(cid, rid, did)))
+    return _from(item) if item else None
+
+
+def create(link: Link, invoice_id: str) -> bool:
+    """Links the account, if the claimed invoice still belongs to that debtor; False if already linked."""
+    item = {
+        **keys.link(link.account_id, link.link_id),
+        **keys.link_gsi1(link.collectivite_id, link.regie_id, link.debtor_id, link.account_id),
+        "account_id": link.account_id,
+        "link_id": link.link_id,
+        "collectivite_id": link.collectivite_id,
+        "regie_id": link.regie_id,
+        "debtor_id": link.debtor_id,
+        "debtor_name": link.debtor_name,
+        "linked_at": link.linked_at,
+    }
+    try:
+        transact(
+            [
+                {
+                    "ConditionCheck": {
+                        "TableName": table(),
+                        "Key": to_ddb(keys.invoice(invoice_id)),
+                        "ConditionExpression": "regie_id = :r AND debtor_id = :d",
+                        "ExpressionAttributeValues": values(r=link.regie_id, d=link.debtor_id),
+                    }
+                },
+                {
+                    "Put": {
+                        "TableName": table(),
+                        "Item": to_ddb(item),
+                        "ConditionExpression": "attribute_not_exists(PK)",
+                    }
+                },
+            ]
+        )
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] == "TransactionCanceledException":
+            reasons = cancellation_reasons(exc)
+            if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed" and reasons[0] == "None":
+                return False
+        raise
+    return True
+
+
+def delete(account_id: str, link_id: str) -> bool:
+    try:
+        client().delete_item(
+            TableName=table(),
+            Key=to_ddb(keys.link(account_id, link_id)),
+            ConditionExpression="attribute_exists(PK)",
+        )
+    except ClientError as exc:
+        if is_condition_failure(exc):
+            return False
+        raise
+    return True

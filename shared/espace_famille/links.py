@@ -1,0 +1,43 @@
+"""The régies an account sees: its links to debtors, with the names a parent recognises."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from espace_famille.dal import catalog
+from espace_famille.dal import links as link_store
+from espace_famille.dal.links import Link
+from espace_famille.errors import NotFound
+
+
+def describe(links: list[Link]) -> list[dict[str, Any]]:
+    """Links as GET /api/me shows them, names looked up in one batch."""
+    if not links:
+        return []
+    found = catalog.lookup(
+        collectivites={lk.collectivite_id for lk in links}, regies={(lk.collectivite_id, lk.regie_id) for lk in links}
+    )
+    out = []
+    for lk in sorted(links, key=lambda x: (x.collectivite_id, x.regie_id, x.debtor_id)):
+        coll = found.collectivite(lk.collectivite_id)
+        regie = found.regie(lk.collectivite_id, lk.regie_id)
+        out.append(
+            {
+                "link_id": lk.link_id,
+                "collectivite_id": lk.collectivite_id,
+                "collectivite_name": coll.name if coll else lk.collectivite_id,
+                "regie_id": lk.regie_id,
+                "regie_name": regie.name if regie else lk.regie_id,
+                "debtor_name": lk.debtor_name,
+            }
+        )
+    return out
+
+
+def regies(account_id: str) -> list[dict[str, Any]]:
+    return describe(link_store.of_account(account_id))
+
+
+def unlink(account_id: str, link_id: str) -> None:
+    if len(link_id) > 64 or not link_store.delete(account_id, link_id):
+        raise NotFound()
