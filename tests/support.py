@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
+import os
 import re
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -45,11 +48,15 @@ class Client(httpx.Client):
     send them to http://127.0.0.1; so this client keeps what Set-Cookie says and sends it back.
     """
 
-    def __init__(self, base_url: str, **kwargs: Any) -> None:
+    def __init__(self, base_url: str, ip: str | None = None, **kwargs: Any) -> None:
         self.jar: dict[str, str] = {}
+        # Each client comes from its own loopback address, so that per-IP throttling of one test never
+        # spills into another (Linux answers on all of 127.0.0.0/8).
+        self.ip = ip or fresh_ip()
         super().__init__(
             base_url=base_url,
             timeout=30,
+            transport=httpx.HTTPTransport(local_address=self.ip),
             event_hooks={"request": [self._add_cookies], "response": [self._keep_cookies]},
             **kwargs,
         )
@@ -66,6 +73,35 @@ class Client(httpx.Client):
                 self.jar.pop(name.strip(), None)
             else:
                 self.jar[name.strip()] = value
+
+
+_ip_counter = itertools.count(1)
+
+
+def fresh_ip() -> str:
+    n = next(_ip_counter) + os.getpid() % 1000 * 10000
+    return f"127.{(n >> 16) & 255}.{(n >> 8) & 255}.{n & 255 or 1}"
+
+
+def unique_email(prefix: str = "parent") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:12]}@example.org"
+
+
+PASSWORD = "un mot de passe bien long"
+
+
+def signed_up(base_url: str, email: str | None = None, password: str = PASSWORD, name: str = "Parent") -> Client:
+    """A client logged in to a new, confirmed account (through the API and the confirmation mail)."""
+    client = Client(base_url)
+    email = email or unique_email()
+    created = client.post("/api/accounts", json={"email": email, "password": password, "display_name": name})
+    assert created.status_code == 202, created.text
+    token = link_token(wait_for_mail(client, email)[-1]["text"], "/compte/confirmer")
+    assert client.post("/api/accounts/confirm", json={"token": token}).status_code == 204
+    logged = client.post("/api/session", json={"email": email, "password": password})
+    assert logged.status_code == 200, logged.text
+    client.email = email  # type: ignore[attr-defined]
+    return client
 
 
 def mails(client: httpx.Client, to: str | None = None) -> list[dict[str, Any]]:

@@ -34,7 +34,7 @@ def public(account: Account) -> dict[str, Any]:
 
 def _new_token(purpose: str, account_id: str, validity: timedelta, now: datetime) -> str:
     token = sessions.new_token()
-    store.save_token(sessions.token_hash(token), purpose, account_id, iso(now + validity))
+    store.save_token(sessions.token_hash(token), purpose, account_id, now + validity)
     return token
 
 

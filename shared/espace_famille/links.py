@@ -8,6 +8,7 @@ from espace_famille.dal import catalog
 from espace_famille.dal import links as link_store
 from espace_famille.dal.links import Link
 from espace_famille.errors import NotFound
+from espace_famille.model import OPAQUE_ID
 
 
 def describe(links: list[Link]) -> list[dict[str, Any]]:
@@ -39,5 +40,5 @@ def regies(account_id: str) -> list[dict[str, Any]]:
 
 
 def unlink(account_id: str, link_id: str) -> None:
-    if len(link_id) > 64 or not link_store.delete(account_id, link_id):
+    if not OPAQUE_ID.match(link_id) or not link_store.delete(account_id, link_id):
         raise NotFound()

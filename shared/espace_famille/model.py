@@ -10,12 +10,17 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 INVOICE_STATUSES = ("open", "paid", "cancelled")
 MAX_AMOUNT_CENTS = 100_000_00
+
+
+# What _opaque() makes: 26 lower-case base32 characters. Anything else cannot name a record.
+OPAQUE_ID = re.compile(r"^[a-z2-7]{26}$")
 
 
 def _opaque(*parts: str) -> str:

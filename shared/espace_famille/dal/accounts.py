@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from espace_famille.clock import epoch, parse_iso
+from espace_famille.clock import epoch, iso
 from espace_famille.dal import keys
 from espace_famille.dal.table import (
     Item,
@@ -108,13 +109,13 @@ def set_password(account_id: str, password_hash: str) -> None:
 
 
 # -- one-time tokens ----------------------------------------------------------------------------------
-def save_token(token_hash: str, purpose: str, account_id: str, expires_at_iso: str) -> None:
+def save_token(token_hash: str, purpose: str, account_id: str, expires_at: datetime) -> None:
     item = {
         **keys.token(token_hash),
         "purpose": purpose,
         "account_id": account_id,
-        "expires_at": expires_at_iso,
-        "ttl": epoch(parse_iso(expires_at_iso)) + 3600,
+        "expires_at": iso(expires_at),
+        "ttl": epoch(expires_at) + 3600,
     }
     client().put_item(TableName=table(), Item=to_ddb(item), ConditionExpression="attribute_not_exists(PK)")
 

@@ -1,0 +1,134 @@
+"""Time rules of accounts on moto with an injected clock: session idle/absolute expiry, tokens, throttling windows."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from espace_famille import accounts, ratelimit
+from espace_famille.authorizer import authorize
+from espace_famille.errors import InvalidToken, RateLimited
+from espace_famille.sessions import COOKIE_NAME
+
+from tests.support import PASSWORD, unique_email
+
+pytestmark = pytest.mark.integration
+
+T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
+
+
+def _confirmed_account(table, now: datetime = T0) -> str:
+    from espace_famille.dal import accounts as store
+    from espace_famille.sessions import token_hash
+
+    email = unique_email()
+    accounts.create_account(email, PASSWORD, "P", "10.0.0.1", "http://site", now)
+    account = store.by_email(email)
+    assert account is not None
+    token = "T" * 43
+    store.save_token(token_hash(token), "confirm", account.account_id, now + timedelta(hours=1))
+    accounts.confirm_account(token, now)
+    return email
+
+
+def _cookie(token: str) -> list[str]:
+    return [f"{COOKIE_NAME}={token}"]
+
+
+def test_idle_expiry_slides_with_use(table):
+    email = _confirmed_account(table)
+    session = accounts.login(email, PASSWORD, "10.0.0.2", T0)
+    now = T0
+    # Used every 20 minutes, the session lives on (each use beyond 5 minutes slides the idle deadline).
+    for _ in range(5):
+        now += timedelta(minutes=20)
+        assert authorize(_cookie(session.token), now)["isAuthorized"] is True
+    # Then 31 minutes of silence: gone.
+    assert authorize(_cookie(session.token), now + timedelta(minutes=31))["isAuthorized"] is False
+
+
+def test_idle_expiry_without_use(table):
+    email = _confirmed_account(table)
+    session = accounts.login(email, PASSWORD, "10.0.0.3", T0)
+    assert authorize(_cookie(session.token), T0 + timedelta(minutes=29))["isAuthorized"] is True
+    # The use at 29 minutes slid the deadline to 59 minutes.
+    assert authorize(_cookie(session.token), T0 + timedelta(minutes=58))["isAuthorized"] is True
+    assert authorize(_cookie(session.token), T0 + timedelta(minutes=90))["isAuthorized"] is False
+
+
+def test_no_write_within_five_minutes_of_the_last_slide(table, monkeypatch):
+    from espace_famille.dal import sessions as session_store
+
+    email = _confirmed_account(table)
+    session = accounts.login(email, PASSWORD, "10.0.0.4", T0)
+    slides: list[datetime] = []
+    real = session_store.slide
+    monkeypatch.setattr(session_store, "slide", lambda s, t, now: slides.append(now) or real(s, t, now))
+    for minute in (1, 2, 3, 4):
+        assert authorize(_cookie(session.token), T0 + timedelta(minutes=minute))["isAuthorized"]
+    assert slides == []
+    assert authorize(_cookie(session.token), T0 + timedelta(minutes=6))["isAuthorized"]
+    assert len(slides) == 1
+
+
+def test_absolute_expiry_after_twelve_hours_of_use(table):
+    email = _confirmed_account(table)
+    session = accounts.login(email, PASSWORD, "10.0.0.5", T0)
+    now = T0
+    while now < T0 + timedelta(hours=11, minutes=50):
+        now += timedelta(minutes=10)
+        assert authorize(_cookie(session.token), now)["isAuthorized"] is True
+    assert authorize(_cookie(session.token), T0 + timedelta(hours=12, seconds=1))["isAuthorized"] is False
+
+
+def test_confirmation_token_expires_after_48_hours(table):
+    from espace_famille.dal import accounts as store
+    from espace_famille.sessions import token_hash
+
+    email = unique_email()
+    accounts.create_account(email, PASSWORD, "P", "10.0.0.6", "http://site", T0)
+    account = store.by_email(email)
+    assert account is not None
+    late, in_time = "L" * 43, "M" * 43
+    store.save_token(token_hash(late), "confirm", account.account_id, T0 + accounts.CONFIRMATION_VALIDITY)
+    with pytest.raises(InvalidToken):
+        accounts.confirm_account(late, T0 + timedelta(hours=48, seconds=1))
+    store.save_token(token_hash(in_time), "confirm", account.account_id, T0 + accounts.CONFIRMATION_VALIDITY)
+    accounts.confirm_account(in_time, T0 + timedelta(hours=47))
+
+
+def test_reset_token_expires_after_an_hour_and_is_single_use(table):
+    from espace_famille.dal import accounts as store
+    from espace_famille.sessions import token_hash
+
+    email = _confirmed_account(table)
+    account = store.by_email(email)
+    assert account is not None
+    token = "R" * 43
+    store.save_token(token_hash(token), "reset", account.account_id, T0 + accounts.RESET_VALIDITY)
+    with pytest.raises(InvalidToken):
+        accounts.confirm_password_reset(token, "un nouveau mot de passe", T0 + timedelta(minutes=61))
+    # A confirmation token is no reset token.
+    other = "S" * 43
+    store.save_token(token_hash(other), "confirm", account.account_id, T0 + timedelta(hours=1))
+    with pytest.raises(InvalidToken):
+        accounts.confirm_password_reset(other, "un nouveau mot de passe", T0)
+
+
+def test_login_throttle_window_expires(table):
+    email = _confirmed_account(table)
+    for _ in range(5):
+        with pytest.raises(Exception, match="invalid_credentials|incorrect"):
+            accounts.login(email, "mauvais mot de passe", "10.0.1.1", T0)
+    with pytest.raises(RateLimited) as blocked:
+        accounts.login(email, PASSWORD, "10.0.1.2", T0 + timedelta(minutes=1))
+    assert 0 < blocked.value.retry_after <= 15 * 60
+    later = T0 + timedelta(seconds=blocked.value.retry_after + 61)
+    assert accounts.login(email, PASSWORD, "10.0.1.3", later).account.email == email
+
+
+def test_rate_limit_windows():
+    limit = ratelimit.Limit("x", 3, timedelta(minutes=15))
+    now = datetime(2026, 3, 2, 8, 7, 30, tzinfo=UTC)
+    assert limit.window_start(now) == int(datetime(2026, 3, 2, 8, 0, tzinfo=UTC).timestamp())
+    assert limit.retry_after(now) == 7 * 60 + 30

@@ -1,0 +1,71 @@
+"""template.yaml as the local stack reads it, the layer's requirements, and every function's handler."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from infra import layer_requirements
+from infra.cfn import load_template
+from infra.local.gateway import Gateway
+from tests.support import ROOT
+
+
+def template():
+    return load_template(ROOT / "template.yaml", {"SiteUrl": "http://127.0.0.1:3000"})
+
+
+def test_layer_requirements_agree_with_pyproject():
+    assert (ROOT / "shared" / "requirements.txt").read_text() == layer_requirements.expected()
+
+
+def test_routes_and_authorizer():
+    tpl = template()
+    keys = {r.route_key: r for r in tpl.routes}
+    assert keys["GET /api/health"].authorizer is None
+    assert keys["GET /api/me"].authorizer == "SessionAuthorizerFunction"
+    assert tpl.authorizer_identity["SessionAuthorizerFunction"] == ["cookie"]
+
+
+def test_environment_is_resolved():
+    tpl = template()
+    env = tpl.functions["AccountsFunction"].environment
+    assert env["TABLE_NAME"] == "local-Table"
+    assert env["SITE_URL"] == "http://127.0.0.1:3000"
+    assert env["MAIL_FROM"] == tpl.parameters["MailFrom"]
+    assert env["POWERTOOLS_SERVICE_NAME"] == "espace-famille"
+    assert tpl.functions["HealthFunction"].layers == [ROOT / "shared"]
+
+
+def test_s3_trigger_and_bucket_name_come_from_the_template():
+    tpl = template()
+    [trigger] = tpl.s3_triggers
+    assert trigger.function == "ImportFunction"
+    assert trigger.prefix == "imports/"
+    assert trigger.bucket == tpl.physical_name("ImportsBucket")
+    assert trigger.bucket.startswith("espace-famille-imports-")
+
+
+def test_route_priority():
+    gateway = Gateway(template(), {}, access_log=None)
+    route, params = gateway.match("DELETE", "/api/me/regies/abc")  # type: ignore[misc]
+    assert route.function == "AccountsFunction" and params == {"link_id": "abc"}
+    assert gateway.match("GET", "/api/me/regies/abc") is None
+    assert gateway.match("GET", "/nowhere") is None
+
+
+def test_every_function_handler_imports():
+    tpl = template()
+    for logical_id, fn in tpl.functions.items():
+        module, _, name = fn.handler.rpartition(".")
+        code = (
+            "import importlib, json, sys\n"
+            f"sys.path[:0] = [{str(fn.code_uri)!r}, {str(ROOT / 'shared')!r}]\n"
+            f"h = getattr(importlib.import_module({module!r}), {name!r})\n"
+            "print(json.dumps(callable(h)))\n"
+        )
+        env = {"AWS_DEFAULT_REGION": "eu-west-3", "TABLE_NAME": "x", "POWERTOOLS_TRACE_DISABLED": "true", "PATH": ""}
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=fn.code_uri)
+        assert out.returncode == 0, f"{logical_id}: {out.stderr[-2000:]}"
+        assert json.loads(out.stdout) is True, logical_id
