@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from espace_famille import accounts, ratelimit
 from espace_famille.authorizer import authorize
-from espace_famille.errors import InvalidToken, RateLimited
+from espace_famille.errors import InvalidCredentials, InvalidToken, RateLimited
 from espace_famille.sessions import COOKIE_NAME
 
 from tests.support import PASSWORD, unique_email
@@ -118,7 +118,7 @@ def test_reset_token_expires_after_an_hour_and_is_single_use(table):
 def test_login_throttle_window_expires(table):
     email = _confirmed_account(table)
     for _ in range(5):
-        with pytest.raises(Exception, match="invalid_credentials|incorrect"):
+        with pytest.raises(InvalidCredentials):
             accounts.login(email, "mauvais mot de passe", "10.0.1.1", T0)
     with pytest.raises(RateLimited) as blocked:
         accounts.login(email, PASSWORD, "10.0.1.2", T0 + timedelta(minutes=1))
