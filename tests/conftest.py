@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from infra.cfn import LOCAL_REGION, load_template
-from infra.local.aws import LocalAws
+from infra.local.aws import local_table
 from tests.support import ROOT, Client, running_stack
 
 
@@ -33,39 +32,8 @@ def table() -> Iterator[str]:
 
     For domain rules that depend on time, tested with an injected clock rather than by waiting.
     """
-    from espace_famille import config, mail
-    from espace_famille.dal import table as table_module
-
-    aws = LocalAws()
-    aws.start()
-    template = load_template(ROOT / "template.yaml", {"SiteUrl": "http://127.0.0.1:9"}, stack_name=f"t{os.getpid()}")
-    aws.create_resources(template)
-    name = template.physical_name("Table")
-    mail_from = template.parameters["MailFrom"]
-    saved = dict(os.environ)
-    os.environ.update(
-        {
-            "TABLE_NAME": name,
-            "AWS_ENDPOINT_URL": aws.endpoint_url,
-            "AWS_DEFAULT_REGION": LOCAL_REGION,
-            "AWS_ACCESS_KEY_ID": "local",
-            "AWS_SECRET_ACCESS_KEY": "local",
-            "MAIL_FROM": mail_from,
-            "SITE_URL": "http://127.0.0.1:9",
-        }
-    )
-    config.settings.cache_clear()
-    table_module._client = None
-    mail._ses = None
-    try:
-        yield name
-    finally:
-        aws.stop()
-        os.environ.clear()
-        os.environ.update(saved)
-        config.settings.cache_clear()
-        table_module._client = None
-        mail._ses = None
+    with local_table(ROOT / "template.yaml", stack_name=f"t{os.getpid()}"):
+        yield os.environ["TABLE_NAME"]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -8,19 +8,23 @@ from urllib.parse import unquote_plus
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from espace_famille.importer.s3 import import_object
-from espace_famille.observability import logger, metrics, tracer
+from espace_famille.observability import logger, metrics, traced
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
+@traced
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     results = []
     for record in event.get("Records", []):
         bucket = record["s3"]["bucket"]["name"]
         key = unquote_plus(record["s3"]["object"]["key"])
-        report = import_object(bucket, key)
-        logger.info("import finished", extra={"key": key, "status": report.status, "counts": report.counts})
+        report = import_object(bucket, key, version_id=record["s3"]["object"].get("versionId"))
+        # Counts and the file's name only: rows (and the keys they hold) are never logged.
+        logger.info(
+            "import finished",
+            extra={"key": key, "status": report.status, "file_error": report.file_error, "counts": report.counts},
+        )
         for outcome, n in report.counts.items():
             metrics.add_metric(name=f"ImportRows{outcome.capitalize()}", unit=MetricUnit.Count, value=n)
         results.append({"key": key, "status": report.status, "counts": report.counts})

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
 import boto3
 
-from infra.cfn import LOCAL_REGION, Template
+from infra.cfn import LOCAL_REGION, Template, load_template
 
 _TABLE_ARGS = (
     "TableName",
@@ -120,3 +123,46 @@ class LocalAws:
             for sender in sorted(senders):
                 # moto refuses unverified senders, as SES in its sandbox does.
                 ses.create_email_identity(EmailIdentity=sender)
+
+
+@contextmanager
+def local_table(template_path: Path, stack_name: str = "bare") -> Iterator[LocalAws]:
+    """A moto server with the template's resources, wired into this process (env, cached clients).
+
+    For domain tests that inject a clock and for benchmarks that time handlers in-process, without the
+    gateway. The process's environment and the domain's cached clients are restored afterwards.
+    """
+    from espace_famille import config, mail
+    from espace_famille.dal import table as table_module
+
+    aws = LocalAws()
+    aws.start()
+    template = load_template(template_path, {"SiteUrl": "http://127.0.0.1:9"}, stack_name=stack_name)
+    aws.create_resources(template)
+    saved = dict(os.environ)
+    os.environ.update(
+        {
+            "TABLE_NAME": template.physical_name("Table"),
+            "AWS_ENDPOINT_URL": aws.endpoint_url,
+            "AWS_DEFAULT_REGION": LOCAL_REGION,
+            "AWS_ACCESS_KEY_ID": "local",
+            "AWS_SECRET_ACCESS_KEY": "local",
+            "MAIL_FROM": template.parameters["MailFrom"],
+            "SITE_URL": "http://127.0.0.1:9",
+            "POWERTOOLS_TRACE_DISABLED": "true",
+        }
+    )
+
+    def reset_clients() -> None:
+        config.settings.cache_clear()
+        table_module._client = None
+        mail._ses = None
+
+    reset_clients()
+    try:
+        yield aws
+    finally:
+        aws.stop()
+        os.environ.clear()
+        os.environ.update(saved)
+        reset_clients()

@@ -149,10 +149,10 @@ def lambda_environment(function: Function, endpoint_url: str, extra: dict[str, s
             "TZ": "UTC",
             "PYTHONUNBUFFERED": "1",
             "PYTHONDONTWRITEBYTECODE": "1",
-            # No X-Ray daemon runs locally.
-            "POWERTOOLS_TRACE_DISABLED": "true",
         }
     )
     env.update(function.environment)
+    # No X-Ray daemon runs locally, whatever the template says.
+    env["POWERTOOLS_TRACE_DISABLED"] = "true"
     env.update(extra or {})
     return env

@@ -26,7 +26,7 @@ from espace_famille.errors import (
     UnsupportedMediaType,
     ValidationFailed,
 )
-from espace_famille.observability import logger, metrics, tracer
+from espace_famille.observability import logger, metrics, traced
 
 MAX_BODY_BYTES = 64 * 1024
 _JSON_TYPE = re.compile(r"^application/(json|[a-z0-9.+-]+\+json)\s*(;.*)?$", re.IGNORECASE)
@@ -189,7 +189,7 @@ def lambda_handler_for(app: APIGatewayHttpResolver, check_origin: bool = True) -
     """The Lambda entry point of an API function: guard, then resolve, with logging, tracing, metrics."""
 
     @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
-    @tracer.capture_lambda_handler
+    @traced
     @metrics.log_metrics
     def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         rejected = guard(event, check_origin)
