@@ -127,4 +127,3 @@ def test_every_built_function_imports_with_its_layer(built):
         assert report["version"] == [3, 13], logical_id
         if logical_id not in PASSWORD_FUNCTIONS:
             assert not report["argon2"], f"{logical_id} imports argon2 but hashes no password"
-
