@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
+
 from espace_famille import accounts, links
 from espace_famille.api import (
     account_id,

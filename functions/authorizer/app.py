@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from espace_famille.authorizer import authorize
 from espace_famille.clock import system_clock
 from espace_famille.observability import logger

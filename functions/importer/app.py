@@ -7,6 +7,7 @@ from urllib.parse import unquote_plus
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from espace_famille.importer.s3 import import_object
 from espace_famille.observability import logger, metrics, traced
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from aws_lambda_powertools.event_handler import Response
+
 from espace_famille import accounts
 from espace_famille.api import client_ip, lambda_handler_for, make_resolver, session_cookie, session_hash
 from espace_famille.clock import system_clock

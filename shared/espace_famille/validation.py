@@ -44,7 +44,9 @@ def _display_name(value: str) -> str:
     return name
 
 
-def _no_control(value: str) -> str:
+def _filled_line(value: str) -> str:
+    if not value.strip():
+        raise ValueError("valeur manquante")
     if has_control(value):
         raise ValueError("caractères de contrôle interdits")
     return value
@@ -57,4 +59,5 @@ GivenPassword = Annotated[str, StringConstraints(min_length=1, max_length=PASSWO
 DisplayName = Annotated[str, StringConstraints(max_length=400), AfterValidator(_display_name)]
 # Tokens are checked by the domain (a malformed one is just an invalid token, 400).
 Token = Annotated[str, StringConstraints(min_length=1, max_length=200)]
-ShortText = Annotated[str, StringConstraints(min_length=1, max_length=200), AfterValidator(_no_control)]
+# One line typed by a person (e.g. a reference copied from paper): not blank, no control character.
+ShortText = Annotated[str, StringConstraints(max_length=100), AfterValidator(_filled_line)]

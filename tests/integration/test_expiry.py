@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+
 from espace_famille import accounts, ratelimit
 from espace_famille.authorizer import authorize
 from espace_famille.errors import InvalidCredentials, InvalidToken, RateLimited
 from espace_famille.sessions import COOKIE_NAME
-
 from tests.support import PASSWORD, unique_email
 
 pytestmark = pytest.mark.integration

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 
 import pytest
+
 from espace_famille import api, config
 
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from espace_famille import sessions
-from espace_famille.sessions import ABSOLUTE, IDLE, SessionTimes, token_from_cookies
 from hypothesis import given
 from hypothesis import strategies as st
+
+from espace_famille import sessions
+from espace_famille.sessions import ABSOLUTE, IDLE, SessionTimes, token_from_cookies
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 

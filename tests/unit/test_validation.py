@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from espace_famille.validation import Body, DisplayName, Email, NewPassword
 from pydantic import ValidationError
+
+from espace_famille.validation import Body, DisplayName, Email, NewPassword
 
 
 class Signup(Body):

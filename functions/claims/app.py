@@ -1,0 +1,35 @@
+"""POST /api/claims — « Je ne trouve pas ma facture »: links the account to a debtor of a régie."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.event_handler import Response
+
+from espace_famille import claims
+from espace_famille.api import account_id, client_ip, lambda_handler_for, make_resolver
+from espace_famille.clock import system_clock
+from espace_famille.validation import Body, ShortText
+
+app = make_resolver()
+
+
+class Claim(Body):
+    collectivite_id: ShortText
+    reference: ShortText
+    key: ShortText
+
+
+@app.post("/api/claims")
+def claim(body: Claim) -> Response[dict[str, Any]]:
+    result = claims.claim(
+        account_id(app), body.collectivite_id, body.reference, body.key, client_ip(app), system_clock()
+    )
+    return Response(
+        status_code=201 if result.created else 200,
+        content_type="application/json",
+        body={"regie": result.regie, "invoices_found": result.invoices_found},
+    )
+
+
+handler = lambda_handler_for(app)

@@ -1,0 +1,61 @@
+"""« Je ne trouve pas ma facture » : linking an account to a debtor of a régie with a paper invoice's triple.
+
+The triple is the collectivité's id, the invoice reference and its key ("clé"), all printed at the bottom
+right of the paper invoice. Parents type them by hand, so case and spaces are ignored (text.compact_upper).
+A match links the account to that invoice's debtor in that régie: every past and future invoice of the
+debtor in the régie shows from then on. Any wrong part gives the same answer, and failures are throttled.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from espace_famille import links, ratelimit
+from espace_famille.clock import iso
+from espace_famille.dal import invoices as invoice_store
+from espace_famille.dal import links as link_store
+from espace_famille.dal.links import Link
+from espace_famille.errors import InvoiceNotFound
+from espace_famille.model import invoice_id, key_matches, link_id
+from espace_famille.text import CODE_RE, KEY_RE, REFERENCE_RE, compact_upper
+
+
+@dataclass(frozen=True)
+class ClaimResult:
+    created: bool  # False: the account was already linked (nothing duplicated)
+    regie: dict[str, Any]
+    invoices_found: int
+
+
+def claim(
+    account_id: str, collectivite_id: str, reference: str, key: str, client_ip: str, now: datetime
+) -> ClaimResult:
+    ratelimit.ensure_allowed(
+        [(ratelimit.CLAIM_FAILURES_ACCOUNT, account_id), (ratelimit.CLAIM_FAILURES_IP, client_ip)], now
+    )
+    cid, ref, clean_key = compact_upper(collectivite_id), compact_upper(reference), compact_upper(key)
+    invoice = None
+    if CODE_RE.match(cid) and REFERENCE_RE.match(ref) and KEY_RE.match(clean_key):
+        iid = invoice_id(cid, ref)
+        invoice = invoice_store.get(iid)
+        # Compared in constant time, and always compared when the invoice exists.
+        if invoice is not None and not key_matches(invoice.key_digest, iid, clean_key):
+            invoice = None
+    if invoice is None:
+        ratelimit.record(ratelimit.CLAIM_FAILURES_ACCOUNT, account_id, now)
+        ratelimit.record(ratelimit.CLAIM_FAILURES_IP, client_ip, now)
+        raise InvoiceNotFound()
+    link = Link(
+        account_id=account_id,
+        link_id=link_id(invoice.collectivite_id, invoice.regie_id, invoice.debtor_id),
+        collectivite_id=invoice.collectivite_id,
+        regie_id=invoice.regie_id,
+        debtor_id=invoice.debtor_id,
+        debtor_name=invoice.debtor_name,
+        linked_at=iso(now),
+    )
+    created = link_store.create(link, invoice.invoice_id)
+    count = invoice_store.count_of_debtor(invoice.collectivite_id, invoice.regie_id, invoice.debtor_id)
+    return ClaimResult(created, links.describe([link])[0], count)
