@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import re
 import tempfile
@@ -131,3 +132,20 @@ def reset_calls(client: httpx.Client) -> None:
 def calls(client: httpx.Client) -> dict[str, int]:
     result: dict[str, int] = client.get("/__local__/dynamodb-calls").json()
     return result
+
+
+def import_via_s3(stack: LocalStack, name: str, text: str | bytes, timeout: float = 60) -> dict[str, Any]:
+    """Drops a file under imports/ in the local bucket, as operations do, and returns the importer's report."""
+    s3 = stack.aws.client("s3")
+    bucket = stack.info()["buckets"]["ImportsBucket"]
+    key = f"imports/tests-{uuid.uuid4().hex[:8]}/{name}"
+    s3.put_object(Bucket=bucket, Key=key, Body=text.encode("utf-8") if isinstance(text, str) else text)
+    report_key = "reports/" + key.split("/", 1)[1] + ".json"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            report: dict[str, Any] = json.loads(s3.get_object(Bucket=bucket, Key=report_key)["Body"].read())
+            return report
+        except s3.exceptions.NoSuchKey:
+            time.sleep(0.05)
+    raise AssertionError(f"no report for {key} after {timeout}s")

@@ -127,7 +127,10 @@ class Gateway:
             status, payload = await local(method, path, body)
             await _send(send, status, {"content-type": "application/json"}, json.dumps(payload).encode())
             return status
-        matched = self.match(method, path)
+        # Routes match the path as sent, segment by segment: an encoded "/" (%2F) stays inside its segment
+        # and reaches the handler decoded in pathParameters, as with API Gateway.
+        raw_path = scope.get("raw_path", path.encode()).decode("latin-1").split("?")[0]
+        matched = self.match(method, raw_path)
         if matched is None:
             await _send(send, 404, {"content-type": "application/json"}, b'{"message":"Not Found"}')
             return 404

@@ -23,7 +23,7 @@ JSON = {"content-type": "application/json"}
 
 
 def _with(path: str, **changes: object) -> dict:
-    body = dict(GOOD[path])
+    body: dict[str, object] = dict(GOOD[path])
     for k, v in changes.items():
         if v is _DROP:
             body.pop(k)

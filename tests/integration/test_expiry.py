@@ -63,7 +63,12 @@ def test_no_write_within_five_minutes_of_the_last_slide(table, monkeypatch):
     session = accounts.login(email, PASSWORD, "10.0.0.4", T0)
     slides: list[datetime] = []
     real = session_store.slide
-    monkeypatch.setattr(session_store, "slide", lambda s, t, now: slides.append(now) or real(s, t, now))
+
+    def counting_slide(stored, times, now):
+        slides.append(now)
+        return real(stored, times, now)
+
+    monkeypatch.setattr(session_store, "slide", counting_slide)
     for minute in (1, 2, 3, 4):
         assert authorize(_cookie(session.token), T0 + timedelta(minutes=minute))["isAuthorized"]
     assert slides == []

@@ -1,0 +1,526 @@
+"""The parent's read side through the gateway: claims, the three views, detail, hiding, news, isolation, cost."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import pytest
+
+from tests.support import Client, calls, import_via_s3, reset_calls, signed_up
+
+pytestmark = pytest.mark.integration
+
+READS_PER_REQUEST_CONSTANT = 6  # authorizer, links, hidden flags, names… whatever the data size
+
+
+def _cid() -> str:
+    return f"V{uuid.uuid4().hex[:10].upper()}"
+
+
+def setup_collectivite(stack, cid: str, regies=("CANTINE", "GARDERIE"), news=()) -> None:
+    rows: list[dict[str, Any]] = [{"kind": "collectivite", "collectivite_id": cid, "name": f"Ville de {cid}"}]
+    for n, rid in enumerate(regies, 1):
+        rows.append(
+            {
+                "kind": "regie",
+                "collectivite_id": cid,
+                "regie_id": rid,
+                "name": f"Régie {rid}",
+                "payment_backend": "payfip",
+                "payment_options": {"numcli": f"{n:06d}"},
+            }
+        )
+    for published_on, title in news:
+        rows.append(
+            {
+                "kind": "news",
+                "collectivite_id": cid,
+                "published_on": published_on,
+                "category": "Information",
+                "title": title,
+                "body": f"Texte de {title}",
+            }
+        )
+    report = import_via_s3(stack, "setup.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
+    assert report["status"] == "done" and report["counts"]["rejected"] == 0, report
+
+
+def invoice_row(cid: str, ref: str, rid: str = "CANTINE", debtor: str = "D1", **kw: Any) -> dict[str, Any]:
+    row = {
+        "kind": "invoice",
+        "collectivite_id": cid,
+        "regie_id": rid,
+        "reference": ref,
+        "key": f"K{ref[-6:].replace('-', '')}",
+        "debtor_id": debtor,
+        "debtor_name": f"Famille {debtor}",
+        "issued_on": "2026-09-01",
+        "due_on": "2030-01-31",
+        "amount": "10.00",
+        "status": "open",
+    }
+    row.update(kw)
+    return row
+
+
+def import_rows(stack, rows: list[dict[str, Any]]) -> None:
+    report = import_via_s3(stack, "rows.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
+    assert report["status"] == "done" and report["counts"]["rejected"] == 0, report
+
+
+def claim(client: Client, cid: str, row: dict[str, Any]):
+    return client.post("/api/claims", json={"collectivite_id": cid, "reference": row["reference"], "key": row["key"]})
+
+
+def refs(response) -> list[str]:
+    assert response.status_code == 200, response.text
+    return [i["reference"] for i in response.json()["invoices"]]
+
+
+# -- claims ---------------------------------------------------------------------------------------------
+def test_claim_links_the_debtor_in_that_regie_only_and_future_invoices_follow(stack):
+    cid = _cid()
+    setup_collectivite(stack, cid)
+    cantine = [invoice_row(cid, f"{cid}-C{i}", issued_on=f"2026-0{i}-01") for i in range(1, 4)]
+    garderie = [invoice_row(cid, f"{cid}-G1", rid="GARDERIE")]
+    other_family = [invoice_row(cid, f"{cid}-O1", debtor="D2")]
+    import_rows(stack, cantine + garderie + other_family)
+    parent = signed_up(stack.url)
+
+    first = claim(parent, cid, cantine[1])
+    assert first.status_code == 201, first.text
+    body = first.json()
+    assert body["invoices_found"] == 3
+    assert body["regie"]["regie_id"] == "CANTINE"
+    assert body["regie"]["regie_name"] == "Régie CANTINE"
+    assert body["regie"]["collectivite_name"] == f"Ville de {cid}"
+    assert body["regie"]["debtor_name"] == "Famille D1"
+    assert set(body["regie"]) == {
+        "link_id",
+        "collectivite_id",
+        "collectivite_name",
+        "regie_id",
+        "regie_name",
+        "debtor_name",
+    }
+    assert refs(parent.get("/api/invoices")) == [f"{cid}-C3", f"{cid}-C2", f"{cid}-C1"]
+
+    # A future invoice of the same debtor in the same régie shows up without another claim.
+    import_rows(stack, [invoice_row(cid, f"{cid}-C9", issued_on="2026-10-01")])
+    assert refs(parent.get("/api/invoices"))[0] == f"{cid}-C9"
+
+    # The garderie needs its own claim.
+    assert claim(parent, cid, garderie[0]).status_code == 201
+    assert f"{cid}-G1" in refs(parent.get("/api/invoices"))
+    assert f"{cid}-O1" not in refs(parent.get("/api/invoices"))
+    me = parent.get("/api/me").json()
+    assert sorted(r["regie_id"] for r in me["regies"]) == ["CANTINE", "GARDERIE"]
+
+
+def test_claim_normalisation_and_idempotence(stack):
+    cid = _cid()
+    setup_collectivite(stack, cid)
+    row = invoice_row(cid, f"{cid}-AB-01")
+    import_rows(stack, [row])
+    parent = signed_up(stack.url)
+    spaced = {
+        "collectivite_id": f"  {cid.lower()} ",
+        "reference": " ".join(row["reference"].lower()),
+        "key": f" {row['key'].lower()} ",
+    }
+    assert parent.post("/api/claims", json=spaced).status_code == 201
+    again = claim(parent, cid, row)
+    assert again.status_code == 200
+    assert again.json()["invoices_found"] == 1
+    assert len(parent.get("/api/me").json()["regies"]) == 1
+    assert len(refs(parent.get("/api/invoices"))) == 1
+
+
+def test_any_wrong_part_answers_the_same_404(stack):
+    cid = _cid()
+    setup_collectivite(stack, cid)
+    row = invoice_row(cid, f"{cid}-X1")
+    import_rows(stack, [row])
+    parent = signed_up(stack.url)
+    answers = []
+    for body in (
+        {"collectivite_id": "NOWHERE", "reference": row["reference"], "key": row["key"]},
+        {"collectivite_id": cid, "reference": row["reference"] + "0", "key": row["key"]},
+        {"collectivite_id": cid, "reference": row["reference"], "key": row["key"] + "0"},
+        {"collectivite_id": cid, "reference": "réf-é", "key": row["key"]},
+    ):
+        response = parent.post("/api/claims", json=body)
+        answers.append((response.status_code, response.json()))
+    assert {json.dumps(a) for a in answers} == {json.dumps(answers[0])}
+    assert answers[0][0] == 404
+    assert answers[0][1]["error"] == "invoice_not_found"
+    assert parent.get("/api/me").json()["regies"] == []
+
+
+def test_failed_claims_are_throttled_per_account(stack):
+    parent = signed_up(stack.url)
+    for i in range(5):
+        assert (
+            parent.post(
+                "/api/claims", json={"collectivite_id": "JOLIEVILLE", "reference": f"NOPE-{i}", "key": "K"}
+            ).status_code
+            == 404
+        )
+    blocked = parent.post(
+        "/api/claims", json={"collectivite_id": "JOLIEVILLE", "reference": "2017-WI-00-9710", "key": "K9710"}
+    )
+    assert blocked.status_code == 429
+    assert blocked.json()["error"] == "rate_limited"
+    assert 0 < int(blocked.headers["retry-after"]) <= 3600
+
+
+def test_failed_claims_are_throttled_per_ip(stack):
+    ip = Client(stack.url).ip
+    for _ in range(5):
+        parent = signed_up(stack.url)
+        with Client(stack.url, ip=ip) as same_place:
+            same_place.jar.update(parent.jar)
+            for i in range(4):
+                r = same_place.post("/api/claims", json={"collectivite_id": "X", "reference": f"R{i}", "key": "K"})
+                assert r.status_code == 404
+    late = signed_up(stack.url)
+    with Client(stack.url, ip=ip) as same_place:
+        same_place.jar.update(late.jar)
+        r = same_place.post(
+            "/api/claims", json={"collectivite_id": "JOLIEVILLE", "reference": "2017-WI-00-9710", "key": "K9710"}
+        )
+        assert r.status_code == 429
+    # The same parent elsewhere is not blocked.
+    assert (
+        late.post(
+            "/api/claims", json={"collectivite_id": "JOLIEVILLE", "reference": "2017-WI-00-9710", "key": "K9710"}
+        ).status_code
+        == 201
+    )
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"collectivite_id": "", "reference": "R", "key": "K"},
+        {"collectivite_id": "C", "reference": "   ", "key": "K"},
+        {"collectivite_id": "C", "reference": "R", "key": "K" * 10_000},
+        {"collectivite_id": "C" * 10_240, "reference": "R", "key": "K"},
+        {"collectivite_id": "C", "reference": "R\x00", "key": "K"},
+        {"collectivite_id": "C", "reference": "R\n1", "key": "K"},
+        {"collectivite_id": "C", "reference": "R"},
+        {"collectivite_id": "C", "reference": "R", "key": "K", "debtor_id": "D"},
+        {"collectivite_id": 1, "reference": "R", "key": "K"},
+    ],
+    ids=["empty", "blank", "key-10k", "cid-10k", "nul", "newline", "missing", "extra", "number"],
+)
+def test_claim_bad_input(stack, body):
+    parent = signed_up(stack.url)
+    reset_calls(parent)
+    response = parent.post("/api/claims", json=body)
+    assert response.status_code == 422
+    assert response.json()["error"] == "validation_error"
+    writes = {k: v for k, v in calls(parent).items() if k in ("PutItem", "UpdateItem", "TransactWriteItems")}
+    assert not writes
+
+
+# -- views -----------------------------------------------------------------------------------------------
+def test_views_hidden_flags_cancelled_and_totals(stack):
+    cid = _cid()
+    setup_collectivite(stack, cid)
+    rows = [
+        invoice_row(cid, f"{cid}-1", issued_on="2026-01-01", amount="10,00"),
+        invoice_row(cid, f"{cid}-2", issued_on="2026-02-01", amount="20,00"),
+        invoice_row(
+            cid, f"{cid}-3", issued_on="2026-03-01", amount="30,00", status="paid", paid_at="2026-03-05T10:00:00Z"
+        ),
+        invoice_row(cid, f"{cid}-4", issued_on="2026-04-01", amount="40,00", status="cancelled"),
+    ]
+    import_rows(stack, rows)
+    mother, father = signed_up(stack.url), signed_up(stack.url)
+    assert claim(mother, cid, rows[0]).status_code == 201
+    assert claim(father, cid, rows[2]).status_code == 201
+
+    current = mother.get("/api/invoices?view=current").json()
+    assert [i["reference"] for i in current["invoices"]] == [f"{cid}-2", f"{cid}-1"]
+    assert current["total_due_cents"] == 3000
+    assert all(i["payable"] and not i["hidden"] and i["status"] == "open" for i in current["invoices"])
+    assert set(current["invoices"][0]) == {
+        "id", "collectivite_id", "collectivite_name", "regie_id", "regie_name", "reference", "debtor_name",
+        "issued_on", "due_on", "amount_cents", "status", "paid_at", "payment_id", "hidden", "payable",
+    }  # fmt: skip
+    paid = mother.get("/api/invoices?view=paid").json()
+    assert [i["reference"] for i in paid["invoices"]] == [f"{cid}-3"]
+    assert paid["invoices"][0]["paid_at"] == "2026-03-05T10:00:00.000000Z"
+    assert paid["invoices"][0]["payment_id"] is None
+    assert paid["next_cursor"] is None
+
+    # Hiding is per account and idempotent.
+    second = current["invoices"][0]["id"]
+    assert mother.put(f"/api/invoices/{second}/hidden").status_code == 204
+    assert mother.put(f"/api/invoices/{second}/hidden").status_code == 204
+    mine = mother.get("/api/invoices").json()
+    assert [i["reference"] for i in mine["invoices"]] == [f"{cid}-1"]
+    assert mine["total_due_cents"] == 1000
+    hidden = mother.get("/api/invoices?view=hidden").json()["invoices"]
+    assert [(i["reference"], i["hidden"]) for i in hidden] == [(f"{cid}-2", True)]
+    assert refs(father.get("/api/invoices")) == [f"{cid}-2", f"{cid}-1"]
+    assert mother.get(f"/api/invoices/{second}").json()["hidden"] is True
+
+    # A paid invoice can be hidden too; it then leaves the paid view.
+    paid_id = paid["invoices"][0]["id"]
+    assert mother.put(f"/api/invoices/{paid_id}/hidden").status_code == 204
+    assert refs(mother.get("/api/invoices?view=paid")) == []
+    assert sorted(refs(mother.get("/api/invoices?view=hidden"))) == [f"{cid}-2", f"{cid}-3"]
+
+    assert mother.delete(f"/api/invoices/{second}/hidden").status_code == 204
+    assert mother.delete(f"/api/invoices/{second}/hidden").status_code == 204
+    assert refs(mother.get("/api/invoices")) == [f"{cid}-2", f"{cid}-1"]
+
+    # Cancelled invoices appear in no view and have no detail.
+    for view in ("current", "paid", "hidden"):
+        assert f"{cid}-4" not in refs(mother.get(f"/api/invoices?view={view}"))
+
+
+def test_an_invoice_in_a_live_payment_is_not_payable(stack):
+    cid = _cid()
+    setup_collectivite(stack, cid)
+    rows = [invoice_row(cid, f"{cid}-L1", amount="5,00"), invoice_row(cid, f"{cid}-L2", amount="7,00")]
+    import_rows(stack, rows)
+    parent = signed_up(stack.url)
+    assert claim(parent, cid, rows[0]).status_code == 201
+    listed = parent.get("/api/invoices").json()["invoices"]
+    locked = next(i for i in listed if i["reference"] == f"{cid}-L1")["id"]
+    ddb = stack.aws.client("dynamodb")
+    ddb.update_item(
+        TableName=stack.resource_name("Table"),
+        Key={"PK": {"S": f"INV#{locked}"}, "SK": {"S": "INV"}},
+        UpdateExpression="SET lock_payment_id = :p, lock_until = :u",
+        ExpressionAttributeValues={":p": {"S": "pay-1"}, ":u": {"S": "2999-01-01T00:00:00.000000Z"}},
+    )
+    body = parent.get("/api/invoices").json()
+    by_ref = {i["reference"]: i for i in body["invoices"]}
+    assert by_ref[f"{cid}-L1"]["payable"] is False
+    assert by_ref[f"{cid}-L2"]["payable"] is True
+    assert body["total_due_cents"] == 700
+    # A lock past its time no longer holds.
+    ddb.update_item(
+        TableName=stack.resource_name("Table"),
+        Key={"PK": {"S": f"INV#{locked}"}, "SK": {"S": "INV"}},
+        UpdateExpression="SET lock_until = :u",
+        ExpressionAttributeValues={":u": {"S": "2001-01-01T00:00:00.000000Z"}},
+    )
+    assert parent.get("/api/invoices").json()["total_due_cents"] == 1200
+
+
+def test_detail_with_lines(client, stack):
+    parent = signed_up(stack.url)
+    assert parent.post(
+        "/api/claims", json={"collectivite_id": "JOLIEVILLE", "reference": "2017-VS-00-9700", "key": "K9700"}
+    ).status_code in (200, 201)
+    paid = parent.get("/api/invoices?view=paid").json()["invoices"]
+    july = next(i for i in paid if i["reference"] == "2017-VS-00-9700")
+    detail = parent.get(f"/api/invoices/{july['id']}").json()
+    assert detail["amount_cents"] == 4185
+    assert detail["lines"] == [
+        {"label": "Repas", "quantity": 12, "unit_price_cents": 335, "amount_cents": 4020},
+        {"label": "Majoration repas non réservé", "quantity": 1, "unit_price_cents": 165, "amount_cents": 165},
+    ]
+    assert detail["paid_at"] == "2017-07-11T14:28:09.000000Z"
+    assert "key" not in json.dumps(detail).lower().replace("key_", "")
+
+
+def test_other_familys_and_malformed_ids_are_404_on_every_route(stack):
+    cid = _cid()
+    setup_collectivite(stack, cid)
+    rows = [invoice_row(cid, f"{cid}-A", debtor="DA"), invoice_row(cid, f"{cid}-B", debtor="DB")]
+    import_rows(stack, rows)
+    a, b = signed_up(stack.url), signed_up(stack.url)
+    assert claim(a, cid, rows[0]).status_code == 201
+    assert claim(b, cid, rows[1]).status_code == 201
+    b_id = b.get("/api/invoices").json()["invoices"][0]["id"]
+    for bad in (b_id, "x", "a" * 26 + "b", "A" * 26, "z" * 300, "..%2F..%2Fetc", "trvjri2fbedtkvdbpdbxldkfl1"):
+        for method, path in (
+            ("GET", f"/api/invoices/{bad}"),
+            ("PUT", f"/api/invoices/{bad}/hidden"),
+            ("DELETE", f"/api/invoices/{bad}/hidden"),
+        ):
+            response = a.request(method, path)
+            assert response.status_code == 404, (method, path, response.text)
+            assert response.json()["error"] == "not_found"
+    assert refs(b.get("/api/invoices?view=hidden")) == []
+    assert refs(a.get("/api/invoices")) == [f"{cid}-A"]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "view=unpaid",
+        "view=",
+        "limit=0",
+        "limit=-1",
+        "limit=10000",
+        "limit=abc",
+        "view=paid&cursor=%%%",
+        "view=paid&cursor=" + "A" * 600,
+    ],
+)
+def test_listing_bad_parameters(stack, query):
+    parent = signed_up(stack.url)
+    response = parent.get(f"/api/invoices?{query}")
+    assert response.status_code == 422, response.text
+    assert response.json()["error"] == "validation_error"
+
+
+def test_tampered_cursor_is_refused(stack):
+    import base64
+
+    cid = _cid()
+    setup_collectivite(stack, cid)
+    rows = [
+        invoice_row(cid, f"{cid}-P{i}", status="paid", paid_at="01/03/2026 10:00", issued_on=f"2026-01-{i + 10}")
+        for i in range(3)
+    ]
+    import_rows(stack, rows)
+    parent, stranger = signed_up(stack.url), signed_up(stack.url)
+    assert claim(parent, cid, rows[0]).status_code == 201
+    first = parent.get("/api/invoices?view=paid&limit=1").json()
+    cursor = first["next_cursor"]
+    assert cursor
+    decoded = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    tampered = [
+        base64.urlsafe_b64encode(json.dumps({**decoded, "sk": "O#2026-01-01#X"}).encode()).decode(),
+        base64.urlsafe_b64encode(json.dumps({**decoded, "link": "a" * 26}).encode()).decode(),
+        base64.urlsafe_b64encode(json.dumps({**decoded, "extra": 1}).encode()).decode(),
+        base64.urlsafe_b64encode(b"[1, 2]").decode(),
+        cursor[:-3],
+        cursor + "x",
+    ]
+    for bad in tampered:
+        response = parent.get("/api/invoices", params={"view": "paid", "cursor": bad})
+        assert response.status_code == 422, bad
+        assert response.json()["error"] == "validation_error"
+    # Another account cannot use this account's cursor either.
+    assert stranger.get("/api/invoices", params={"view": "paid", "cursor": cursor}).status_code == 422
+
+
+def test_paid_view_pages_across_regies_exactly_once_newest_first(stack):
+    cid = _cid()
+    regies = ("R1", "R2", "R3")
+    setup_collectivite(stack, cid, regies=regies)
+    rows = []
+    for rid in regies:
+        for day in range(1, 8):
+            # Same dates in every régie: ties between régies must neither repeat nor skip an invoice.
+            rows.append(
+                invoice_row(
+                    cid,
+                    f"{cid}-{rid}-{day}",
+                    rid=rid,
+                    status="paid",
+                    paid_at="2026-05-01T10:00:00Z",
+                    issued_on=f"2026-04-{day:02d}",
+                )
+            )
+    import_rows(stack, rows)
+    parent = signed_up(stack.url)
+    for rid in regies:
+        assert claim(parent, cid, next(r for r in rows if r["regie_id"] == rid)).status_code == 201
+    seen: list[dict[str, Any]] = []
+    cursor = None
+    pages = 0
+    while True:
+        params: dict[str, str | int] = {"view": "paid", "limit": 4, **({"cursor": cursor} if cursor else {})}
+        page = parent.get("/api/invoices", params=params).json()
+        pages += 1
+        seen += page["invoices"]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+        assert pages < 20
+    assert pages == 6
+    assert sorted(i["reference"] for i in seen) == sorted(r["reference"] for r in rows)
+    assert len({i["id"] for i in seen}) == 21
+    dates = [i["issued_on"] for i in seen]
+    assert dates == sorted(dates, reverse=True)
+
+
+# -- news ---------------------------------------------------------------------------------------------------
+def test_news_of_linked_collectivites_else_all(stack):
+    cid = _cid()
+    setup_collectivite(
+        stack, cid, news=[("2026-01-10", "Fermeture de la cantine"), ("2026-02-10", "Nouveaux horaires")]
+    )
+    other = _cid()
+    setup_collectivite(stack, other, news=[("2026-03-10", "Ailleurs")])
+    row = invoice_row(cid, f"{cid}-N1")
+    import_rows(stack, [row])
+    parent = signed_up(stack.url)
+    everyone = parent.get("/api/news").json()["news"]
+    assert len(everyone) <= 20
+    assert [n["published_on"] for n in everyone] == sorted((n["published_on"] for n in everyone), reverse=True)
+    assert claim(parent, cid, row).status_code == 201
+    mine = parent.get("/api/news").json()["news"]
+    assert [n["title"] for n in mine] == ["Nouveaux horaires", "Fermeture de la cantine"]
+    assert mine[0]["collectivite_name"] == f"Ville de {cid}"
+    assert set(mine[0]) == {"id", "collectivite_id", "collectivite_name", "title", "category", "published_on", "body"}
+
+
+def test_unlink(stack):
+    cid = _cid()
+    setup_collectivite(stack, cid)
+    row = invoice_row(cid, f"{cid}-U1")
+    import_rows(stack, [row])
+    parent = signed_up(stack.url)
+    assert claim(parent, cid, row).status_code == 201
+    [regie] = parent.get("/api/me").json()["regies"]
+    invoice_id = parent.get("/api/invoices").json()["invoices"][0]["id"]
+    assert parent.delete(f"/api/me/regies/{regie['link_id']}").status_code == 204
+    assert parent.delete(f"/api/me/regies/{regie['link_id']}").status_code == 404
+    assert refs(parent.get("/api/invoices")) == []
+    assert parent.get(f"/api/invoices/{invoice_id}").status_code == 404
+
+
+# -- cost ------------------------------------------------------------------------------------------------------
+def test_listing_cost_is_one_query_per_linked_regie(stack):
+    cid = _cid()
+    regies = tuple(f"R{i:02d}" for i in range(10))
+    setup_collectivite(stack, cid, regies=regies)
+    rows = []
+    for rid in regies:
+        for n in range(50):
+            paid = n % 2 == 0
+            rows.append(
+                invoice_row(
+                    cid,
+                    f"{cid}-{rid}-{n:03d}",
+                    rid=rid,
+                    issued_on=f"2025-{n % 12 + 1:02d}-{n % 28 + 1:02d}",
+                    status="paid" if paid else "open",
+                    paid_at="2026-01-01T00:00:00Z" if paid else "",
+                )
+            )
+    import_rows(stack, rows)
+    parent = signed_up(stack.url)
+    for rid in regies:
+        assert claim(parent, cid, next(r for r in rows if r["regie_id"] == rid)).status_code == 201
+    for query, expected in (("view=current", 250), ("view=paid&limit=200", 200), ("view=hidden", 0)):
+        reset_calls(parent)
+        response = parent.get(f"/api/invoices?{query}")
+        assert len(response.json()["invoices"]) == expected
+        counted = calls(parent)
+        assert "Scan" not in counted
+        assert counted.get("Query", 0) <= len(regies) + 2, counted
+        assert sum(counted.values()) <= len(regies) + READS_PER_REQUEST_CONSTANT, counted
+    invoice_id = parent.get("/api/invoices").json()["invoices"][0]["id"]
+    for method, path in (("GET", f"/api/invoices/{invoice_id}"), ("PUT", f"/api/invoices/{invoice_id}/hidden")):
+        reset_calls(parent)
+        assert parent.request(method, path).status_code in (200, 204)
+        counted = calls(parent)
+        assert "Scan" not in counted and sum(counted.values()) <= 4, counted
+    reset_calls(parent)
+    assert claim(parent, cid, rows[0]).status_code == 200
+    counted = calls(parent)
+    assert "Scan" not in counted and sum(counted.values()) <= 7, counted
