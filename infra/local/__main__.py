@@ -8,13 +8,14 @@ import contextlib
 import json
 import os
 import signal
+from pathlib import Path
 
 from infra.local.stack import ROOT, LocalStack, StackConfig
 
 STATE_FILE = ROOT / ".local" / "stack.json"
 
 
-async def serve(port: int) -> None:
+async def serve(port: int, state_file: Path) -> None:
     stack = LocalStack(StackConfig(port=port, run_schedules=True))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -22,8 +23,9 @@ async def serve(port: int) -> None:
         loop.add_signal_handler(sig, stop.set)
     try:
         await stack.start()
-        STATE_FILE.parent.mkdir(exist_ok=True)
-        STATE_FILE.write_text(json.dumps(stack.info(), indent=2))
+        # Where `espace-famille import --stack local` finds this stack.
+        state_file.parent.mkdir(parents=True, exist_ok=True)
+        state_file.write_text(json.dumps(stack.info(), indent=2))
         print(
             f"\nEspace Famille tourne sur {stack.url}\n"
             f"  Réclamer la facture de démonstration (« Je ne trouve pas ma facture ») :\n"
@@ -39,14 +41,15 @@ async def serve(port: int) -> None:
         print("Arrêt…", flush=True)
         await stack.stop()
         with contextlib.suppress(FileNotFoundError):
-            STATE_FILE.unlink()
+            state_file.unlink()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "3000")))
+    parser.add_argument("--state-file", type=Path, default=STATE_FILE)
     args = parser.parse_args()
-    asyncio.run(serve(args.port))
+    asyncio.run(serve(args.port, args.state_file))
 
 
 if __name__ == "__main__":
