@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from espace_famille.importer.s3 import report_key
 from infra.local.stack import LocalStack, StackConfig, StackThread
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -140,11 +141,11 @@ def import_via_s3(stack: LocalStack, name: str, text: str | bytes, timeout: floa
     bucket = stack.info()["buckets"]["ImportsBucket"]
     key = f"imports/tests-{uuid.uuid4().hex[:8]}/{name}"
     s3.put_object(Bucket=bucket, Key=key, Body=text.encode("utf-8") if isinstance(text, str) else text)
-    report_key = "reports/" + key.split("/", 1)[1] + ".json"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            report: dict[str, Any] = json.loads(s3.get_object(Bucket=bucket, Key=report_key)["Body"].read())
+            body = s3.get_object(Bucket=bucket, Key=report_key(key))["Body"].read()
+            report: dict[str, Any] = json.loads(body)
             return report
         except s3.exceptions.NoSuchKey:
             time.sleep(0.05)

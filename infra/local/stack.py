@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 import uvicorn
 
+from espace_famille.importer.s3 import report_key
 from infra.cfn import LOCAL_ACCOUNT_ID, LOCAL_REGION, S3Trigger, ScheduleTrigger, Template, load_template
 from infra.local.aws import LocalAws
 from infra.local.gateway import Gateway, LocalHandler
@@ -208,7 +209,7 @@ class LocalStack:
         }
 
     # -- demo data ---------------------------------------------------------------------------------
-    async def load_demo(self, today: date | None = None, timeout: float = 60.0) -> list[dict[str, Any]]:
+    async def load_demo(self, today: date | None = None, timeout: float = 60.0) -> list[str]:
         """Puts the demo files under imports/ and waits for the importer's reports, as an operator would."""
         assert self.template is not None
         if not self.template.s3_triggers:
@@ -228,7 +229,7 @@ class LocalStack:
             report = await self._wait_report(s3, trigger.bucket, report_key(key), timeout)
             if report.get("status") != "done" or report.get("counts", {}).get("rejected"):
                 raise RuntimeError(f"demo file {path.name} was not imported cleanly: {json.dumps(report)[:2000]}")
-        return [{"key": k} for k in keys]
+        return keys
 
     async def _wait_report(self, s3: Any, bucket: str, key: str, timeout: float) -> dict[str, Any]:
         deadline = asyncio.get_running_loop().time() + timeout
@@ -240,11 +241,6 @@ class LocalStack:
             except s3.exceptions.NoSuchKey:
                 await asyncio.sleep(0.1)
         raise TimeoutError(f"no import report {key} after {timeout}s")
-
-
-def report_key(import_key: str) -> str:
-    """Where the importer writes the report of an imported object (imports/a/b.csv -> reports/a/b.csv.json)."""
-    return "reports/" + import_key.split("/", 1)[1] + ".json"
 
 
 def render_demo(text: str, today: date) -> str:
