@@ -1,0 +1,213 @@
+"""Data access on moto: round trips of every record and the access patterns of docs/data-model.md."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from espace_famille.dal import accounts, catalog, counters, invoices, links, news, sessions, system
+from espace_famille.dal.accounts import Account
+from espace_famille.dal.links import Link
+from espace_famille.model import (
+    Collectivite,
+    Debtor,
+    Invoice,
+    InvoiceLine,
+    NewsItem,
+    Regie,
+    invoice_id,
+    key_digest,
+    key_matches,
+    link_id,
+)
+from espace_famille.sessions import SessionTimes
+
+pytestmark = pytest.mark.integration
+
+NOW = datetime(2026, 5, 4, 10, 0, tzinfo=UTC)
+
+
+def _cid() -> str:
+    return f"D{uuid.uuid4().hex[:8].upper()}"
+
+
+def _invoice(cid: str, ref: str, status: str = "open", issued_on: str = "2026-01-01", rid: str = "CANTINE") -> Invoice:
+    return Invoice(
+        collectivite_id=cid,
+        regie_id=rid,
+        reference=ref,
+        key_digest=key_digest(invoice_id(cid, ref), "K1"),
+        debtor_id="D1",
+        debtor_name="Famille D1",
+        issued_on=issued_on,
+        due_on="2026-12-31",
+        amount_cents=1234,
+        status=status,
+        paid_at="2026-02-01T10:00:00.000000Z" if status == "paid" else None,
+        paid_by="external" if status == "paid" else None,
+    )
+
+
+def test_health_probe_reads_the_table(table):
+    assert system.table_readable() is True
+
+
+def test_every_record_round_trips(table):
+    cid = _cid()
+    records = [
+        Collectivite(cid, "Ville"),
+        Regie(cid, "CANTINE", "Restauration", "payfip", {"numcli": "000001"}),
+        Debtor(cid, "CANTINE", "D1", "Famille D1"),
+        _invoice(cid, f"{cid}-1"),
+        InvoiceLine(cid, f"{cid}-1", 1, "Repas", Decimal("1.5"), 335, 503),
+        NewsItem(cid, "N1", "2026-01-02", "Information", "Titre", "Corps\nsur deux lignes"),
+    ]
+    assert catalog.put_all(records) == 1
+    found = catalog.lookup(records=records)
+    for record in records:
+        assert found.stored(record) == record
+    assert found.collectivite(cid) == records[0]
+    assert found.regie(cid, "CANTINE") == records[1]
+    assert found.invoice(invoice_id(cid, f"{cid}-1")) == records[3]
+    assert found.collectivite("ABSENT") is None
+
+
+def test_lookup_spans_several_batches(table):
+    cid = _cid()
+    many = [_invoice(cid, f"{cid}-{i:03d}") for i in range(230)]
+    catalog.put_all(many)
+    found = catalog.lookup(invoices=[i.invoice_id for i in many])
+    assert all(found.invoice(i.invoice_id) == i for i in many)
+
+
+def test_invoice_keys_and_ids():
+    iid = invoice_id("JOLIEVILLE", "2017-WI-00-9710")
+    assert iid == invoice_id("JOLIEVILLE", "2017-WI-00-9710")
+    assert len(iid) == 26 and iid.isalnum() and iid.islower()
+    assert invoice_id("AUTREVILLE", "2017-WI-00-9710") != iid
+    digest = key_digest(iid, "K9710")
+    assert "K9710" not in digest
+    assert key_matches(digest, iid, "K9710")
+    assert not key_matches(digest, iid, "K9711")
+
+
+def test_replace_open_invoice_respects_status_and_lock(table):
+    cid = _cid()
+    open_one = _invoice(cid, f"{cid}-1")
+    catalog.put_all([open_one])
+    now = "2026-05-04T10:00:00.000000Z"
+    changed = Invoice(**{**open_one.__dict__, "amount_cents": 999})
+    assert catalog.replace_open_invoice(changed, now) is True
+    locked = Invoice(**{**changed.__dict__, "lock_payment_id": "p1", "lock_until": "2026-05-04T10:20:00.000000Z"})
+    catalog.put_all([locked])
+    assert catalog.replace_open_invoice(Invoice(**{**changed.__dict__, "amount_cents": 1}), now) is False
+    # Past its time, the lock no longer holds.
+    assert catalog.replace_open_invoice(Invoice(**{**changed.__dict__, "amount_cents": 2}), "2026-05-04T10:21:00Z")
+    paid = _invoice(cid, f"{cid}-2", status="paid")
+    catalog.put_all([paid])
+    assert catalog.replace_open_invoice(Invoice(**{**paid.__dict__, "status": "open"}), now) is False
+
+
+def test_debtor_views_by_status_newest_first_and_count(table):
+    cid = _cid()
+    rows = [
+        _invoice(cid, f"{cid}-O1", issued_on="2026-01-01"),
+        _invoice(cid, f"{cid}-O2", issued_on="2026-03-01"),
+        _invoice(cid, f"{cid}-P1", status="paid", issued_on="2026-02-01"),
+        _invoice(cid, f"{cid}-P2", status="paid", issued_on="2026-04-01"),
+        _invoice(cid, f"{cid}-P3", status="paid", issued_on="2026-05-01"),
+        _invoice(cid, f"{cid}-X1", status="cancelled", issued_on="2026-06-01"),
+    ]
+    catalog.put_all(rows)
+    assert [i.reference for i in invoices.open_of_debtor(cid, "CANTINE", "D1")] == [f"{cid}-O2", f"{cid}-O1"]
+    first = invoices.paid_page(cid, "CANTINE", "D1", None, False, 2)
+    assert [i.reference for _, i in first] == [f"{cid}-P3", f"{cid}-P2"]
+    rest = invoices.paid_page(cid, "CANTINE", "D1", first[-1][0], False, 5)
+    assert [i.reference for _, i in rest] == [f"{cid}-P1"]
+    again = invoices.paid_page(cid, "CANTINE", "D1", first[-1][0], True, 5)
+    assert [i.reference for _, i in again] == [f"{cid}-P2", f"{cid}-P1"]
+    assert invoices.count_of_debtor(cid, "CANTINE", "D1") == 5
+    catalog.put_all([InvoiceLine(cid, f"{cid}-O1", n, f"L{n}", Decimal(1), 100, 100) for n in (2, 1, 3)])
+    found = invoices.with_lines(invoice_id(cid, f"{cid}-O1"))
+    assert found is not None
+    assert [line.line_no for line in found[1]] == [1, 2, 3]
+    assert invoices.with_lines("a" * 26) is None
+
+
+def test_links_and_hidden_flags(table):
+    cid = _cid()
+    inv = _invoice(cid, f"{cid}-1")
+    catalog.put_all([inv])
+    account = uuid.uuid4().hex
+    link = Link(account, link_id(cid, "CANTINE", "D1"), cid, "CANTINE", "D1", "Famille D1", "2026-05-04T10:00:00Z")
+    assert links.create(link, inv.invoice_id) is True
+    assert links.create(link, inv.invoice_id) is False
+    assert links.of_account(account) == [link]
+    assert links.find(account, cid, "CANTINE", "D1") == link
+    # A claimed invoice that moved to another debtor no longer links.
+    wrong = Link(account, link_id(cid, "CANTINE", "D9"), cid, "CANTINE", "D9", "X", "2026-05-04T10:00:00Z")
+    with pytest.raises(Exception, match="TransactionCanceled"):
+        links.create(wrong, inv.invoice_id)
+    invoices.hide(account, inv.invoice_id, "2026-05-04T10:00:00Z")
+    assert invoices.hidden_ids(account) == {inv.invoice_id: "2026-05-04T10:00:00Z"}
+    assert invoices.context_of(account, inv) == (True, True, cid, "CANTINE")
+    invoices.unhide(account, inv.invoice_id)
+    assert invoices.hidden_ids(account) == {}
+    assert links.delete(account, link.link_id) is True
+    assert links.delete(account, link.link_id) is False
+
+
+def test_accounts_email_uniqueness_and_tokens(table):
+    email = f"{uuid.uuid4().hex[:8]}@example.org"
+    first = Account(uuid.uuid4().hex, email, "hash", "Nom", False, "2026-05-04T10:00:00Z")
+    assert accounts.create(first) is True
+    assert accounts.create(Account(uuid.uuid4().hex, email, "h2", "Autre", False, "2026-05-04T10:00:00Z")) is False
+    assert accounts.by_email(email) == first
+    accounts.save_token("t" * 64, "confirm", first.account_id, NOW + timedelta(hours=1))
+    assert accounts.confirm_with_token("t" * 64, first.account_id, "2026-05-04T10:30:00.000000Z") is True
+    assert accounts.confirm_with_token("t" * 64, first.account_id, "2026-05-04T10:30:00.000000Z") is False
+    assert accounts.by_id(first.account_id).confirmed is True  # type: ignore[union-attr]
+    accounts.save_token("u" * 64, "reset", first.account_id, NOW + timedelta(hours=1))
+    assert accounts.reset_with_token("u" * 64, first.account_id, "new", "2026-05-04T11:00:01.000000Z") is False
+    assert accounts.reset_with_token("u" * 64, first.account_id, "new", "2026-05-04T10:59:00.000000Z") is True
+    assert accounts.by_id(first.account_id).password_hash == "new"  # type: ignore[union-attr]
+    accounts.delete(accounts.by_id(first.account_id), "2026-05-04T12:00:00Z")  # type: ignore[arg-type]
+    assert accounts.by_email(email) is None
+    assert accounts.owned_items(first.account_id) == []
+
+
+def test_sessions_and_counters(table):
+    account = uuid.uuid4().hex
+    times = SessionTimes.start(NOW)
+    for n in range(3):
+        sessions.create(f"{n}" * 64, account, times)
+    stored = sessions.find("0" * 64)
+    assert stored is not None and stored.account_id == account and stored.times == times
+    later = times.touched(NOW + timedelta(minutes=10))
+    assert sessions.slide(stored, later, NOW + timedelta(minutes=10)) is True
+    assert sessions.slide(stored, later, NOW + timedelta(minutes=10)) is False  # someone slid it already
+    assert len(sessions.for_account(account)) == 3
+    assert sessions.delete_all(account, keep="1" * 64) == 2
+    assert [s["token_hash"] for s in sessions.for_account(account)] == ["1" * 64]
+    assert counters.add("test", account, 100, 200) == 1
+    assert counters.add("test", account, 100, 200) == 2
+    assert counters.current([("test", account, 100), ("test", "other", 100)]) == {
+        ("test", account): 2,
+        ("test", "other"): 0,
+    }
+    counters.delete("test", account, 100)
+    assert counters.current([("test", account, 100)]) == {("test", account): 0}
+
+
+def test_news_newest_first(table):
+    cid = _cid()
+    catalog.put_all(
+        [NewsItem(cid, f"N{d}", f"2026-01-{d:02d}", "Info", f"T{d}", "Corps") for d in (5, 1, 20, 12)]
+        + [Collectivite(cid, "Ville")]
+    )
+    assert [n.published_on for n in news.latest_of(cid, 3)] == ["2026-01-20", "2026-01-12", "2026-01-05"]
+    everyone = news.latest_of_all(20)
+    assert [n.published_on for n in everyone] == sorted((n.published_on for n in everyone), reverse=True)
