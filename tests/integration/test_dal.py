@@ -169,12 +169,14 @@ def test_accounts_email_uniqueness_and_tokens(table):
     accounts.save_token("t" * 64, "confirm", first.account_id, NOW + timedelta(hours=1))
     assert accounts.confirm_with_token("t" * 64, first.account_id, "2026-05-04T10:30:00.000000Z") is True
     assert accounts.confirm_with_token("t" * 64, first.account_id, "2026-05-04T10:30:00.000000Z") is False
-    assert accounts.by_id(first.account_id).confirmed is True
+    confirmed = accounts.by_id(first.account_id)
+    assert confirmed is not None and confirmed.confirmed is True
     accounts.save_token("u" * 64, "reset", first.account_id, NOW + timedelta(hours=1))
     assert accounts.reset_with_token("u" * 64, first.account_id, "new", "2026-05-04T11:00:01.000000Z") is False
     assert accounts.reset_with_token("u" * 64, first.account_id, "new", "2026-05-04T10:59:00.000000Z") is True
-    assert accounts.by_id(first.account_id).password_hash == "new"
-    accounts.delete(accounts.by_id(first.account_id), "2026-05-04T12:00:00Z")
+    reset = accounts.by_id(first.account_id)
+    assert reset is not None and reset.password_hash == "new"
+    accounts.delete(reset, "2026-05-04T12:00:00Z")
     assert accounts.by_email(email) is None
     assert accounts.owned_items(first.account_id) == []
 
