@@ -57,7 +57,7 @@ def test_health_probe_reads_the_table(table):
 
 def test_every_record_round_trips(table):
     cid = _cid()
-    records = [
+    records: list[catalog.Record] = [
         Collectivite(cid, "Ville"),
         Regie(cid, "CANTINE", "Restauration", "payfip", {"numcli": "000001"}),
         Debtor(cid, "CANTINE", "D1", "Famille D1"),
