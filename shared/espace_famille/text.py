@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from espace_famille.clock import PARIS, iso
 
@@ -17,6 +17,9 @@ CODE_RE = re.compile(r"^[A-Z0-9][A-Z0-9_-]{0,31}$")
 REFERENCE_RE = re.compile(r"^[A-Z0-9][A-Z0-9._/-]{0,39}$")
 KEY_RE = re.compile(r"^[A-Z0-9_-]{1,64}$")
 DEBTOR_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+MAX_EUROS = Decimal(100_000)
+CENT = Decimal("0.01")
 
 
 def has_control(text: str, allow_newlines: bool = False) -> bool:
@@ -42,24 +45,25 @@ def parse_cents(value: object, *, allow_negative: bool = False, allow_zero: bool
         amount = Decimal(str(value))
     elif isinstance(value, str):
         text = _SPACES.sub("", value).replace("€", "").replace("EUR", "")
-        if not re.fullmatch(r"[-+]?\d+([.,]\d+)?", text):
+        if not re.fullmatch(r"[-+]?\d+([.,]\d+)?", text, re.ASCII):
             raise ValueError(f"montant illisible : « {value[:40]} »")
         amount = Decimal(text.replace(",", "."))
     else:
         raise ValueError("montant attendu")
-    try:
-        exponent = amount.as_tuple().exponent
-    except InvalidOperation as exc:  # pragma: no cover - Decimal of a checked string
-        raise ValueError("montant illisible") from exc
-    if isinstance(exponent, int) and exponent < -2 and amount != amount.quantize(Decimal("0.01")):
+    if not amount.is_finite():
+        raise ValueError("montant illisible")
+    # Bounds first, without arithmetic (which would overflow): a JSON number such as 1E+999999999 must
+    # never become an int.
+    if amount.copy_abs() > MAX_EUROS:
+        raise ValueError("le montant dépasse 100 000 €")
+    cents_exact = amount.quantize(CENT)
+    if cents_exact != amount:
         raise ValueError("montant avec plus de deux décimales")
-    cents = int((amount * 100).to_integral_value())
+    cents = int(cents_exact.scaleb(2))
     if cents < 0 and not allow_negative:
         raise ValueError("le montant doit être positif")
     if cents == 0 and not allow_zero:
         raise ValueError("le montant doit être supérieur à zéro")
-    if abs(cents) > 100_000_00:
-        raise ValueError("le montant dépasse 100 000 €")
     return cents
 
 
@@ -69,11 +73,11 @@ def parse_date(value: object) -> str:
         day = value
     elif isinstance(value, str):
         text = value.strip()
-        m = re.fullmatch(r"(\d{1,2})/(\d{1,2})/(\d{4})", text)
+        m = re.fullmatch(r"(\d{1,2})/(\d{1,2})/(\d{4})", text, re.ASCII)
         try:
             if m:
                 day = date(int(m.group(3)), int(m.group(2)), int(m.group(1)))
-            elif re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+            elif re.fullmatch(r"\d{4}-\d{2}-\d{2}", text, re.ASCII):
                 day = date.fromisoformat(text)
             else:
                 raise ValueError(f"date illisible : « {text[:40]} » (attendu JJ/MM/AAAA ou AAAA-MM-JJ)")
@@ -89,11 +93,11 @@ def parse_date(value: object) -> str:
 
 
 def parse_timestamp(value: object) -> str:
-    """'11/07/2017 16:28:09' (Paris time) or ISO-8601 -> ISO-8601 UTC as stored."""
+    """'11/07/2017 16:28:09' (Paris time; seconds, or the whole time, optional) or ISO-8601 -> ISO-8601 UTC."""
     if not isinstance(value, str):
         raise ValueError("date et heure attendues")
     text = value.strip()
-    m = re.fullmatch(r"(\d{1,2})/(\d{1,2})/(\d{4})[ T](\d{1,2}):(\d{2})(?::(\d{2}))?", text)
+    m = re.fullmatch(r"(\d{1,2})/(\d{1,2})/(\d{4})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?", text, re.ASCII)
     try:
         if m:
             day, month, year, hour, minute, second = (int(g or 0) for g in m.groups())

@@ -14,10 +14,12 @@ from espace_famille.dal.table import (
     Key,
     batch_get,
     batch_write,
+    cancellation_reasons,
     client,
     is_condition_failure,
     table,
     to_ddb,
+    transact,
     values,
 )
 from espace_famille.model import Collectivite, Debtor, Invoice, InvoiceLine, NewsItem, Regie
@@ -202,14 +204,18 @@ def lookup(
     regies: Iterable[tuple[str, str]] = (),
     invoices: Iterable[str] = (),
     records: Iterable[Record] = (),
+    consistent: bool = False,
 ) -> Found:
-    """Everything asked for, in as few BatchGetItem calls as the keys allow (100 keys per call)."""
+    """Everything asked for, in as few BatchGetItem calls as the keys allow (100 keys per call).
+
+    `consistent`: strongly consistent reads, for a writer that compares with what it wrote a moment ago.
+    """
     wanted: list[Key] = [keys.collectivite(c) for c in collectivites]
     wanted += [keys.regie(c, r) for c, r in regies]
     wanted += [keys.invoice(i) for i in invoices]
     wanted += [key_of(r) for r in records]
     unique = list({_ident(k): k for k in wanted}.values())
-    found = {(i["PK"], i["SK"]): from_item(i) for i in batch_get(unique)} if unique else {}
+    found = {(i["PK"], i["SK"]): from_item(i) for i in batch_get(unique, consistent=consistent)} if unique else {}
     return Found(found)
 
 
@@ -223,18 +229,29 @@ def put_all(records: Iterable[Record]) -> int:
     return batch_write(puts=items) if items else 0
 
 
-def replace_open_invoice(new: Invoice, now_iso: str) -> bool:
-    """Replaces an invoice only if it is still open and no live payment holds it; False otherwise."""
+_OPEN_AND_FREE = "#s = :open AND (attribute_not_exists(lock_until) OR lock_until <= :now)"
+
+
+def replace_open_invoice(new: Invoice, now_iso: str, debtor: Debtor | None = None) -> bool:
+    """Replaces an invoice only if it is still open and no live payment holds it; False otherwise.
+
+    With `debtor`, the debtor's item (its name as the régie now writes it) changes in the same
+    transaction: both or neither.
+    """
+    put: dict[str, Any] = {
+        "TableName": table(),
+        "Item": to_ddb(to_item(new)),
+        "ConditionExpression": _OPEN_AND_FREE,
+        "ExpressionAttributeNames": {"#s": "status"},
+        "ExpressionAttributeValues": values(open="open", now=now_iso),
+    }
     try:
-        client().put_item(
-            TableName=table(),
-            Item=to_ddb(to_item(new)),
-            ConditionExpression="#s = :open AND (attribute_not_exists(lock_until) OR lock_until <= :now)",
-            ExpressionAttributeNames={"#s": "status"},
-            ExpressionAttributeValues=values(open="open", now=now_iso),
-        )
+        if debtor is None:
+            client().put_item(**put)
+        else:
+            transact([{"Put": put}, {"Put": {"TableName": table(), "Item": to_ddb(to_item(debtor))}}])
     except ClientError as exc:
-        if is_condition_failure(exc):
+        if is_condition_failure(exc) or "ConditionalCheckFailed" in cancellation_reasons(exc):
             return False
         raise
     return True

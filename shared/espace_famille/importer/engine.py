@@ -24,8 +24,9 @@ from espace_famille.model import Collectivite, Debtor, Invoice, InvoiceLine, Reg
 
 CHUNK_ROWS = 100
 MAX_REPORTED_ERRORS = 1000
-_ORDER = {kind: i for i, kind in enumerate(KINDS)}
-_IMMUTABLE = ("debtor_id", "issued_on", "key_digest", "regie_id")
+# Collectivités and régies met in a file are remembered; a file naming more than this many forgets them.
+MAX_REMEMBERED_PARENTS = 10_000
+OUTCOMES = ("read", "created", "updated", "unchanged", "rejected")
 
 
 @dataclass
@@ -35,25 +36,25 @@ class Report:
     encoding: str = ""
     started_at: str = ""
     finished_at: str = ""
-    status: str = "running"  # done | rejected
+    status: str = "running"  # done | rejected (the whole file) | failed (interrupted: to be run again)
     file_error: str | None = None
-    counts: dict[str, int] = field(
-        default_factory=lambda: {"read": 0, "created": 0, "updated": 0, "unchanged": 0, "rejected": 0}
-    )
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(OUTCOMES, 0))
     by_kind: dict[str, dict[str, int]] = field(default_factory=dict)
     errors: list[dict[str, Any]] = field(default_factory=list)
     errors_truncated: bool = False
+    # What interrupted a failed import, for the caller to raise again (never part of the report).
+    exception: BaseException | None = field(default=None, repr=False)
 
     def count(self, kind: str | None, outcome: str) -> None:
         self.counts[outcome] += 1
-        if outcome != "read" and kind:
-            per = self.by_kind.setdefault(kind, {"created": 0, "updated": 0, "unchanged": 0, "rejected": 0})
+        if kind:
+            per = self.by_kind.setdefault(kind, dict.fromkeys(OUTCOMES, 0))
             per[outcome] += 1
 
     def reject(self, line: int, kind: str | None, field_name: str, reason: str) -> None:
         self.count(kind, "rejected")
         if len(self.errors) < MAX_REPORTED_ERRORS:
-            self.errors.append({"line": line, "field": field_name, "reason": reason})
+            self.errors.append({"line": line, "kind": kind, "field": field_name, "reason": reason})
         else:
             self.errors_truncated = True
 
@@ -81,7 +82,11 @@ class _Row:
 
 
 class _Seen:
-    """Identities already met in this file (kind + key), on disk: flat memory for any file size."""
+    """What this import already met, on disk: flat memory for any file size.
+
+    Row identities (kind + key), to find duplicates; and the debtors known to be stored as the file names
+    them, so that a debtor billed on every other row is looked up once, not once per chunk.
+    """
 
     def __init__(self) -> None:
         fd, self.path = tempfile.mkstemp(prefix="import-seen-", suffix=".sqlite")
@@ -90,6 +95,7 @@ class _Seen:
         self.db.execute("PRAGMA journal_mode=OFF")
         self.db.execute("PRAGMA synchronous=OFF")
         self.db.execute("CREATE TABLE seen (ident TEXT PRIMARY KEY, line INTEGER) WITHOUT ROWID")
+        self.db.execute("CREATE TABLE debtor (ident TEXT PRIMARY KEY, name TEXT) WITHOUT ROWID")
 
     def first_line(self, ident: str, line: int) -> int | None:
         """None the first time an identity is met; then the line where it was first met."""
@@ -99,22 +105,46 @@ class _Seen:
         found = self.db.execute("SELECT line FROM seen WHERE ident = ?", (ident,)).fetchone()
         return int(found[0])
 
+    def debtor_names(self, idents: list[str]) -> dict[str, str]:
+        """The names of those debtors known to be stored (written or read earlier in this import)."""
+        marks = ",".join("?" * len(idents))
+        rows = self.db.execute(f"SELECT ident, name FROM debtor WHERE ident IN ({marks})", idents)  # noqa: S608 - only ?s
+        return {str(ident): str(name) for ident, name in rows}
+
+    def remember_debtors(self, names: dict[str, str]) -> None:
+        self.db.executemany("INSERT OR REPLACE INTO debtor VALUES (?, ?)", list(names.items()))
+
     def close(self) -> None:
         self.db.close()
         os.unlink(self.path)
 
 
+def _debtor_ident(debtor: Debtor) -> str:
+    return f"{debtor.collectivite_id}|{debtor.regie_id}|{debtor.debtor_id}"
+
+
 class Importer:
+    """Imports one file; the same code runs in the S3-triggered function and in the ops command."""
+
     def __init__(self, clock: Clock = system_clock, progress: Callable[[int], None] | None = None) -> None:
         self.clock = clock
         self.progress = progress
         # Collectivités and régies are few: remember them once looked up (None: known to be absent).
         self._collectivites: dict[str, Collectivite | None] = {}
         self._regies: dict[tuple[str, str], Regie | None] = {}
+        self._seen: _Seen | None = None
 
     def run(self, file_name: str, open_stream: Opener) -> Report:
+        """The report of the import; never raises for what the file holds.
+
+        An unexpected failure (DynamoDB unavailable…) ends the import with status "failed" and the
+        exception in `report.exception`: what was written stays (every write is idempotent), and running
+        the same file again completes it.
+        """
         report = Report(file=file_name, started_at=iso(self.clock()))
-        seen = _Seen()
+        self._collectivites.clear()
+        self._regies.clear()
+        seen = self._seen = _Seen()
         try:
             report.format, report.encoding, rows = read_rows(file_name, open_stream)
             chunk: list[RawRow] = []
@@ -129,8 +159,15 @@ class Importer:
         except FileRejected as exc:
             report.status = "rejected"
             report.file_error = str(exc)
+        except Exception as exc:
+            report.status = "failed"
+            # The type only: a message could quote the data (and a row holds a key).
+            report.file_error = f"import interrompu par une erreur technique ({type(exc).__name__}) : le relancer"
+            report.exception = exc
         finally:
             seen.close()
+            # Kinds are applied in dependency order within a chunk: give the errors back in file order.
+            report.errors.sort(key=lambda e: int(e["line"]))
             report.finished_at = iso(self.clock())
         return report
 
@@ -147,7 +184,8 @@ class Importer:
                 record = MODELS[raw.kind].model_validate(raw.fields).record()  # type: ignore[attr-defined]
             except ValidationError as exc:
                 errors = row_errors(exc)
-                report.reject(raw.line, raw.kind, errors[0][0], "; ".join(f"{f} : {r}" for f, r in errors)[:500])
+                reason = errors[0][1] + "".join(f" ; {f} : {r}" for f, r in errors[1:])
+                report.reject(raw.line, raw.kind, errors[0][0], reason[:500])
                 continue
             first = seen.first_line(f"{raw.kind}|{_identity(record)}", raw.line)
             if first is not None:
@@ -156,7 +194,6 @@ class Importer:
                 )
                 continue
             valid.append(_Row(raw.line, raw.kind, record))
-        valid.sort(key=lambda r: _ORDER[r.kind])
         for kind in KINDS:
             rows = [r for r in valid if r.kind == kind]
             if rows:
@@ -167,33 +204,45 @@ class Importer:
     # -- parents (collectivités and régies) -------------------------------------------------------------
     def _know_parents(self, rows: list[_Row]) -> None:
         """Looks up, once per import, the collectivités and régies these rows name."""
+        if len(self._collectivites) + len(self._regies) > MAX_REMEMBERED_PARENTS:
+            self._collectivites.clear()
+            self._regies.clear()
         cids = {r.record.collectivite_id for r in rows} - self._collectivites.keys()
         rids = {
             (r.record.collectivite_id, r.record.regie_id) for r in rows if isinstance(r.record, Invoice | Regie)
         } - self._regies.keys()
         if not cids and not rids:
             return
-        found = catalog.lookup(collectivites=cids, regies=rids)
+        found = catalog.lookup(collectivites=cids, regies=rids, consistent=True)
         for cid in cids:
             self._collectivites[cid] = found.collectivite(cid)
         for cid, rid in rids:
             self._regies[(cid, rid)] = found.regie(cid, rid)
 
-    def _unknown_collectivite(self, record: Any) -> str | None:
+    def _unknown_collectivite(self, record: Any) -> tuple[str, str] | None:
         if self._collectivites.get(record.collectivite_id) is None:
-            return f"collectivité inconnue : {record.collectivite_id}"
+            return "collectivite_id", f"collectivité inconnue : {record.collectivite_id}"
         return None
 
+    def _unknown_parent(self, record: Any) -> tuple[str, str] | None:
+        problem = self._unknown_collectivite(record)
+        if problem is None and self._regies.get((record.collectivite_id, record.regie_id)) is None:
+            return "regie_id", f"régie inconnue : {record.regie_id} (collectivité {record.collectivite_id})"
+        return problem
+
     # -- each kind ---------------------------------------------------------------------------------
-    def _apply_simple(self, rows: list[_Row], report: Report, check: Callable[[Any], str | None]) -> list[Any]:
-        """Writes new or changed records whose parent check passes; returns what was written."""
-        found = catalog.lookup(records=[r.record for r in rows])
-        to_write = []
+    def _apply_simple(
+        self, rows: list[_Row], report: Report, check: Callable[[Any], tuple[str, str] | None]
+    ) -> list[Any]:
+        """Writes new or changed records whose parent check passes; returns the records now stored."""
+        found = catalog.lookup(records=[r.record for r in rows], consistent=True)
+        to_write, stored = [], []
         for row in rows:
             problem = check(row.record)
             if problem:
-                report.reject(row.line, row.kind, "collectivite_id", problem)
+                report.reject(row.line, row.kind, *problem)
                 continue
+            stored.append(row.record)
             old = found.stored(row.record)
             if old is not None and catalog.as_plain(old) == catalog.as_plain(row.record):
                 report.count(row.kind, "unchanged")
@@ -201,18 +250,17 @@ class Importer:
             to_write.append(row.record)
             report.count(row.kind, "updated" if old is not None else "created")
         catalog.put_all(to_write)
-        return to_write
+        return stored
 
     def _apply_collectivite(self, rows: list[_Row], report: Report) -> None:
-        self._apply_simple(rows, report, lambda r: None)
-        for row in rows:
-            self._collectivites.pop(row.record.collectivite_id, None)
+        for record in self._apply_simple(rows, report, lambda r: None):
+            # Known from now on, without reading back what was just written.
+            self._collectivites[record.collectivite_id] = record
 
     def _apply_regie(self, rows: list[_Row], report: Report) -> None:
         self._know_parents(rows)
-        self._apply_simple(rows, report, self._unknown_collectivite)
-        for row in rows:
-            self._regies.pop((row.record.collectivite_id, row.record.regie_id), None)
+        for record in self._apply_simple(rows, report, self._unknown_collectivite):
+            self._regies[(record.collectivite_id, record.regie_id)] = record
 
     def _apply_news(self, rows: list[_Row], report: Report) -> None:
         self._know_parents(rows)
@@ -220,65 +268,104 @@ class Importer:
 
     def _apply_invoice(self, rows: list[_Row], report: Report) -> None:
         self._know_parents(rows)
-        invoices: list[Invoice] = [r.record for r in rows]
-        debtors = {
-            (i.collectivite_id, i.regie_id, i.debtor_id): Debtor(
-                i.collectivite_id, i.regie_id, i.debtor_id, i.debtor_name
-            )
-            for i in invoices
-        }
-        found = catalog.lookup(records=[*invoices, *debtors.values()])
-        now = iso(self.clock())
-        writes: list[Invoice | Debtor] = []
-        written_debtors: set[tuple[str, str, str]] = set()
+        accepted: list[_Row] = []
         for row in rows:
-            new: Invoice = row.record
-            problem = self._unknown_collectivite(new)
+            problem = self._unknown_parent(row.record)
             if problem:
-                report.reject(row.line, "invoice", "collectivite_id", problem)
-                continue
-            if self._regies.get((new.collectivite_id, new.regie_id)) is None:
-                report.reject(row.line, "invoice", "regie_id", f"régie inconnue : {new.regie_id}")
-                continue
+                report.reject(row.line, "invoice", *problem)
+            else:
+                accepted.append(row)
+        if not accepted:
+            return
+        invoices: list[Invoice] = [r.record for r in accepted]
+        assert self._seen is not None
+        debtors = {_debtor_ident(d): d for d in map(_debtor_of, invoices)}
+        known = self._seen.debtor_names(list(debtors))  # ident -> name as stored
+        unknown = [d for ident, d in debtors.items() if ident not in known]
+        found = catalog.lookup(records=[*invoices, *unknown], consistent=True)
+        for looked_up in unknown:
+            stored_debtor = found.stored(looked_up)
+            if isinstance(stored_debtor, Debtor):
+                known[_debtor_ident(looked_up)] = stored_debtor.name
+        now = iso(self.clock())
+        writes: list[Invoice] = []
+        debtor_writes: dict[str, Debtor] = {}  # one per debtor: a batch may not name a key twice
+        for row in accepted:
+            new: Invoice = row.record
             old = found.stored(new)
             outcome, write, rejection = _invoice_change(old if isinstance(old, Invoice) else None, new, now)
             if rejection:
-                report.reject(row.line, "invoice", rejection[0], rejection[1])
+                report.reject(row.line, "invoice", *rejection)
                 continue
+            ident = _debtor_ident(_debtor_of(new))
+            debtor = _debtor_of(new) if write is not None and known.get(ident) != new.debtor_name else None
             if write is not None and old is not None:
-                # An update must not race a payment that locks the invoice meanwhile: conditional, alone.
-                if not catalog.replace_open_invoice(write, now):
-                    report.reject(row.line, "invoice", "reference", "facture en cours de paiement : non modifiée")
+                # An update must not race a payment that locks the invoice meanwhile: conditional, and
+                # with the debtor's new name if any, in one transaction.
+                if not catalog.replace_open_invoice(write, now, debtor):
+                    report.reject(
+                        row.line, "invoice", "reference", "facture prise par un paiement entre-temps : non modifiée"
+                    )
                     continue
+                if debtor is not None:
+                    debtor_writes.pop(ident, None)  # written already, and later in the file than that one
             elif write is not None:
                 writes.append(write)
+                if debtor is not None:
+                    debtor_writes[ident] = debtor
+            if debtor is not None:
+                known[ident] = debtor.name
             report.count("invoice", outcome)
-            dkey = (new.collectivite_id, new.regie_id, new.debtor_id)
-            if outcome != "unchanged" and dkey not in written_debtors and found.stored(debtors[dkey]) != debtors[dkey]:
-                writes.append(debtors[dkey])
-                written_debtors.add(dkey)
-        catalog.put_all(writes)
+        catalog.put_all([*writes, *debtor_writes.values()])
+        self._seen.remember_debtors({ident: name for ident, name in known.items() if ident in debtors})
 
     def _apply_invoice_line(self, rows: list[_Row], report: Report) -> None:
         lines: list[InvoiceLine] = [r.record for r in rows]
-        found = catalog.lookup(invoices={line.invoice_id for line in lines}, records=lines)
+        found = catalog.lookup(invoices={line.invoice_id for line in lines}, records=lines, consistent=True)
+        now = iso(self.clock())
         to_write = []
         for row in rows:
             line = row.record
-            if found.invoice(line.invoice_id) is None:
-                report.reject(row.line, "invoice_line", "reference", f"facture inconnue : {line.reference}")
+            invoice = found.invoice(line.invoice_id)
+            if invoice is None:
+                report.reject(
+                    row.line,
+                    "invoice_line",
+                    "reference",
+                    f"facture inconnue : {line.reference} (collectivité {line.collectivite_id})",
+                )
                 continue
             old = found.stored(line)
             if old is not None and catalog.as_plain(old) == catalog.as_plain(line):
                 report.count("invoice_line", "unchanged")
                 continue
+            if old is not None:
+                # A new line may complete any invoice; an existing one changes only with an open invoice.
+                if invoice.status != "open":
+                    status = "payée" if invoice.status == "paid" else "annulée"
+                    report.reject(
+                        row.line, "invoice_line", "reference", f"facture {status} : ses lignes ne changent plus"
+                    )
+                    continue
+                if invoice.locked_at(now):
+                    report.reject(
+                        row.line, "invoice_line", "reference", "facture en cours de paiement : ligne non modifiée"
+                    )
+                    continue
             to_write.append(line)
             report.count("invoice_line", "updated" if old is not None else "created")
         catalog.put_all(to_write)
 
 
+def _debtor_of(invoice: Invoice) -> Debtor:
+    return Debtor(invoice.collectivite_id, invoice.regie_id, invoice.debtor_id, invoice.debtor_name)
+
+
+_IMMUTABLE_LABELS = {"debtor_id": "débiteur", "issued_on": "date de la facture", "key_digest": "clé"}
+
+
 def _invoice_change(old: Invoice | None, new: Invoice, now: str) -> tuple[str, Invoice | None, tuple[str, str] | None]:
-    """(outcome, invoice to write, rejection) for an invoice row against the stored invoice."""
+    """(outcome, invoice to write, rejection as (field, reason)) for an invoice row against the stored one."""
     if old is None:
         return "created", new, None
     if old.regie_id != new.regie_id:
@@ -287,31 +374,24 @@ def _invoice_change(old: Invoice | None, new: Invoice, now: str) -> tuple[str, I
             None,
             ("reference", f"référence déjà utilisée par la régie {old.regie_id} de la collectivité"),
         )
-    for name in _IMMUTABLE:
+    for name, label in _IMMUTABLE_LABELS.items():
         if getattr(old, name) != getattr(new, name):
-            label = {"debtor_id": "debtor_id", "issued_on": "issued_on", "key_digest": "key"}.get(name, name)
-            return "rejected", None, (label, "ce champ d’une facture existante ne peut pas changer")
-    # What the file says, on top of what only the portal knows (payment, lock).
-    merged = replace(
-        new,
-        paid_by=new.paid_by if new.status == "paid" else None,
-        lock_payment_id=old.lock_payment_id,
-        lock_until=old.lock_until,
-    )
+            column = "key" if name == "key_digest" else name
+            return "rejected", None, (column, f"{label} d’une facture existante : ne peut pas changer")
     if old.status == "paid":
         if new.status == "paid" and new.amount_cents == old.amount_cents:
             return "unchanged", None, None  # the portal's own payment record stays as it is
+        if new.status == "open":
+            return "rejected", None, ("status", "facture déjà payée : elle ne repasse pas à payer")
         return "rejected", None, ("status", "facture déjà payée : elle ne peut plus changer")
-    if old.status == "cancelled":
-        if _same(old, merged):
-            return "unchanged", None, None
-        return "rejected", None, ("status", "facture annulée : elle ne peut plus changer")
+    # What the file says, on top of what only the portal knows (a payment's lock).
+    merged = replace(new, lock_payment_id=old.lock_payment_id, lock_until=old.lock_until)
     if _same(old, merged):
         return "unchanged", None, None
+    if old.status == "cancelled":
+        return "rejected", None, ("status", "facture annulée : elle ne peut plus changer")
     if old.locked_at(now):
         return "rejected", None, ("reference", "facture en cours de paiement : non modifiée")
-    if merged.status == "open":
-        merged = replace(merged, paid_at=None, paid_by=None)
     return "updated", merged, None
 
 

@@ -11,14 +11,17 @@ import csv
 import io
 import json
 import re
+import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import IO, Any
 
-from espace_famille.importer.rows import COLUMNS, KINDS, REQUIRED
+from espace_famille.importer.rows import COLUMNS, KINDS, MULTILINE_KINDS, REQUIRED
 
 MAX_LINE_CHARS = 100_000
+# A record of a kind whose text may span lines (a news body) is cut at this size, in characters.
+MAX_RECORD_CHARS = 131_072
 _CHUNK = 64 * 1024
 
 Opener = Callable[[], IO[bytes]]
@@ -37,6 +40,15 @@ CSV_KIND_PREFIXES = (
     ("actualites", "news"),
 )
 
+_UNICODE_BOMS = (
+    (codecs.BOM_UTF32_LE, "UTF-32"),
+    (codecs.BOM_UTF32_BE, "UTF-32"),
+    (codecs.BOM_UTF16_LE, "UTF-16"),
+    (codecs.BOM_UTF16_BE, "UTF-16"),
+)
+
+TOO_LONG = f"ligne trop longue (plus de {MAX_LINE_CHARS} caractères) : ignorée"
+
 
 class FileRejected(Exception):
     """The whole file is refused (nothing imported): unreadable encoding, wrong header, unknown kind…"""
@@ -54,12 +66,22 @@ def detect_encoding(open_stream: Opener) -> str:
     """'utf-8-sig' or 'cp1252' (French Excel's "CSV (séparateur : point-virgule)"), reading the whole file."""
     for encoding in ("utf-8", "cp1252"):
         decoder = codecs.getincrementaldecoder(encoding)()
-        offset = 0
+        first = True
         try:
             with open_stream() as stream:
                 while chunk := stream.read(_CHUNK):
+                    if first:
+                        for bom, name in _UNICODE_BOMS:
+                            if chunk.startswith(bom):
+                                raise FileRejected(
+                                    f"encodage non reconnu : le fichier est en {name} ; "
+                                    "l’enregistrer en UTF-8 ou en Windows-1252"
+                                )
+                        first = False
+                    if b"\x00" in chunk:
+                        # No text file holds NUL bytes; UTF-16 without its BOM does, on every other byte.
+                        raise FileRejected("encodage non reconnu : le fichier contient des octets nuls (UTF-16 ?)")
                     decoder.decode(chunk)
-                    offset += len(chunk)
                 decoder.decode(b"", final=True)
         except UnicodeDecodeError:
             continue
@@ -67,29 +89,31 @@ def detect_encoding(open_stream: Opener) -> str:
     raise FileRejected("encodage non reconnu : le fichier n’est ni en UTF-8 ni en Windows-1252")
 
 
-class _Lines:
-    """Physical lines of a text stream, each cut at MAX_LINE_CHARS; over-long lines are reported, not kept."""
+@dataclass(frozen=True)
+class _Line:
+    number: int
+    text: str  # "" for a line that was too long (its text is not kept)
+    too_long: bool
+    terminated: bool  # ends with a line break (a last line without one may have been cut short)
 
-    def __init__(self, text_stream: IO[str]) -> None:
-        self.stream = text_stream
-        self.line_no = 0
-        self.too_long: list[int] = []
 
-    def __iter__(self) -> Iterator[str]:
-        while True:
-            line = self.stream.readline(MAX_LINE_CHARS)
-            if not line:
-                return
-            self.line_no += 1
-            if len(line) >= MAX_LINE_CHARS and not line.endswith("\n"):
-                while True:  # skip the rest of the over-long line without keeping it
-                    rest = self.stream.readline(MAX_LINE_CHARS)
-                    if not rest or rest.endswith("\n"):
-                        break
-                self.too_long.append(self.line_no)
-                yield "\n"
-                continue
-            yield line
+def _lines(text_stream: IO[str]) -> Iterator[_Line]:
+    """Physical lines of a text stream; a line longer than MAX_LINE_CHARS is skipped without being kept."""
+    number = 0
+    while True:
+        line = text_stream.readline(MAX_LINE_CHARS)
+        if not line:
+            return
+        number += 1
+        terminated = line.endswith(("\n", "\r"))
+        if len(line) >= MAX_LINE_CHARS and not terminated:
+            while True:
+                rest = text_stream.readline(MAX_LINE_CHARS)
+                if not rest or rest.endswith(("\n", "\r")):
+                    break
+            yield _Line(number, "", True, bool(rest))
+            continue
+        yield _Line(number, line, False, terminated)
 
 
 class _RawBytes(io.RawIOBase):
@@ -138,88 +162,199 @@ def file_format(file_name: str) -> str:
     raise FileRejected("format de fichier inconnu : extension .csv ou .jsonl attendue")
 
 
-def read_csv(stream: IO[bytes], encoding: str, kind: str) -> Iterator[RawRow]:
-    lines = _Lines(_text(stream, encoding))
-    reader = csv.reader(iter(lines), delimiter=";", quotechar='"', strict=False)
-    try:
-        header = next(reader)
-    except StopIteration:
-        raise FileRejected("fichier vide") from None
-    except csv.Error as exc:
-        raise FileRejected(f"en-tête illisible : {exc}") from exc
-    if lines.too_long and lines.too_long[0] == 1:
+def column_name(header_cell: str) -> str:
+    """How a header cell names its column: case, accents and spaces do not matter ("Référence" = reference)."""
+    text = unicodedata.normalize("NFKD", header_cell.strip().lstrip("\ufeff"))
+    text = "".join(c for c in text if not unicodedata.combining(c)).lower()
+    return re.sub(r"[\s-]+", "_", text)
+
+
+_CSV_ERRORS = (
+    ("expected after", "guillemet mal placé : un champ entre guillemets doit être suivi de « ; »"),
+    ("unexpected end of data", "guillemet non fermé"),
+    ("field larger than field limit", f"champ trop long (plus de {MAX_RECORD_CHARS} caractères)"),
+)
+
+
+def _csv_reason(exc: csv.Error) -> str:
+    message = str(exc)
+    for fragment, reason in _CSV_ERRORS:
+        if fragment in message:
+            return reason
+    return "ligne illisible"
+
+
+def _split(text: str) -> list[str]:
+    """The fields of one physical line (a quote left open is an error of this line only)."""
+    return next(csv.reader((text,), delimiter=";", quotechar='"', strict=True), [])
+
+
+def _header(lines: Iterator[_Line], kind: str) -> list[str]:
+    first = next(lines, None)
+    if first is None:
+        raise FileRejected("fichier vide")
+    if first.too_long:
         raise FileRejected("en-tête trop long")
-    columns = [c.strip().lstrip("\ufeff").lower() for c in header]
-    if len(columns) == 1 and ("," in columns[0] or "\t" in columns[0]):
+    if not first.text.strip():
+        rest = next((line for line in lines if line.too_long or line.text.strip()), None)
+        raise FileRejected("fichier vide" if rest is None else "en-tête manquant : la première ligne est vide")
+    try:
+        cells = _split(first.text)
+    except csv.Error as exc:
+        raise FileRejected(f"en-tête illisible : {_csv_reason(exc)}") from exc
+    if len(cells) == 1 and ("," in cells[0] or "\t" in cells[0]):
         raise FileRejected("séparateur incorrect : les colonnes doivent être séparées par « ; »")
+    columns = [column_name(c) for c in cells]
+    if "" in columns:
+        raise FileRejected(f"colonne sans nom dans l’en-tête (colonne {columns.index('') + 1})")
     unknown = [c for c in columns if c not in COLUMNS[kind]]
     if unknown:
-        raise FileRejected(f"colonnes inconnues pour le type {kind} : {', '.join(unknown)[:200]}")
+        raise FileRejected(
+            f"colonnes inconnues pour le type {kind} : {', '.join(unknown)[:200]} "
+            f"(colonnes possibles : {', '.join(COLUMNS[kind])})"
+        )
     missing = [c for c in REQUIRED[kind] if c not in columns]
     if missing:
         raise FileRejected(f"colonnes manquantes pour le type {kind} : {', '.join(missing)}")
-    if len(set(columns)) != len(columns):
-        raise FileRejected("colonne en double dans l’en-tête")
-    previous_end = reader.line_num
-    while True:
-        try:
-            values = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as exc:
-            yield RawRow(previous_end + 1, kind, None, ("ligne", f"ligne illisible : {exc}"))
-            previous_end = reader.line_num
+    duplicated = sorted({c for c in columns if columns.count(c) > 1})
+    if duplicated:
+        raise FileRejected(f"colonne en double dans l’en-tête : {', '.join(duplicated)}")
+    return columns
+
+
+@dataclass(frozen=True)
+class _Record:
+    start: int  # first physical line
+    end: int  # last physical line
+    values: list[str] | None  # None: the line(s) could not be split into fields
+    problem: str = ""  # why, when values is None
+    terminated: bool = True  # False for a last line that has no line break (it may have been cut short)
+
+
+def _records(lines: Iterator[_Line], multiline: bool) -> Iterator[_Record]:
+    """The records after the header.
+
+    Most kinds are one record per physical line, so that a quote left open spoils that line only. A kind
+    whose text may hold line breaks (a news body) lets a quoted field run over several lines, up to
+    MAX_RECORD_CHARS.
+    """
+    for line in lines:
+        if line.too_long:
+            yield _Record(line.number, line.number, None, TOO_LONG)
             continue
-        start = previous_end + 1
-        previous_end = reader.line_num
-        while lines.too_long:
-            yield RawRow(
-                lines.too_long.pop(0), kind, None, ("ligne", f"ligne trop longue (plus de {MAX_LINE_CHARS} caractères)")
+        if not line.text.strip():
+            continue
+        try:
+            yield _Record(line.number, line.number, _split(line.text), terminated=line.terminated)
+        except csv.Error as exc:
+            if multiline and "unexpected end of data" in str(exc):
+                yield _continue_quoted(line, lines)
+            else:
+                cut = "" if line.terminated else " (dernière ligne tronquée ?)"
+                yield _Record(line.number, line.number, None, _csv_reason(exc) + cut)
+
+
+def _continue_quoted(first: _Line, lines: Iterator[_Line]) -> _Record:
+    """Joins the lines of a record whose quoted field holds line breaks."""
+    text = first.text
+    for line in lines:
+        if line.too_long:
+            return _Record(first.number, line.number, None, TOO_LONG)
+        text += line.text
+        if len(text) > MAX_RECORD_CHARS:
+            return _Record(
+                first.number,
+                line.number,
+                None,
+                f"champ trop long (plus de {MAX_RECORD_CHARS} caractères) ou guillemet non fermé",
             )
-        if not values or all(not v.strip() for v in values):
-            continue  # blank lines carry nothing
+        try:
+            return _Record(first.number, line.number, _split(text), terminated=line.terminated)
+        except csv.Error as exc:
+            if "unexpected end of data" not in str(exc):
+                return _Record(first.number, line.number, None, _csv_reason(exc))
+    return _Record(
+        first.number, first.number, None, "guillemet non fermé en fin de fichier (dernière ligne tronquée ?)"
+    )
+
+
+def read_csv(stream: IO[bytes], encoding: str, kind: str) -> Iterator[RawRow]:
+    lines = _lines(_text(stream, encoding))
+    columns = _header(lines, kind)
+    required = set(REQUIRED[kind])
+    for record in _records(lines, kind in MULTILINE_KINDS):
+        where = f" (lignes {record.start} à {record.end})" if record.end != record.start else ""
+        values = record.values
+        if values is None:
+            yield RawRow(record.start, kind, None, ("ligne", f"{record.problem}{where}"))
+            continue
         if len(values) != len(columns):
-            reason = "colonnes manquantes (ligne tronquée ?)" if len(values) < len(columns) else "colonnes en trop"
-            yield RawRow(start, kind, None, ("ligne", f"{reason} : {len(values)} valeurs pour {len(columns)} colonnes"))
+            if not record.terminated and len(values) < len(columns):
+                reason = f"dernière ligne tronquée : {len(values)} valeurs pour {len(columns)} colonnes"
+            elif len(values) == 1 and ("," in values[0] or "\t" in values[0]):
+                reason = "séparateur incorrect : les valeurs doivent être séparées par « ; »"
+            else:
+                reason = f"{len(values)} valeurs pour {len(columns)} colonnes{where}"
+            yield RawRow(record.start, kind, None, ("ligne", reason))
             continue
         yield RawRow(
-            start, kind, {c: v for c, v in zip(columns, values, strict=True) if v.strip() or c in REQUIRED[kind]}
+            record.start, kind, {c: v for c, v in zip(columns, values, strict=True) if v.strip() or c in required}
         )
 
 
+class _NotANumber(ValueError):
+    pass
+
+
+def _no_constant(name: str) -> Any:
+    raise _NotANumber(f"{name} n’est pas un nombre JSON")
+
+
 def read_jsonl(stream: IO[bytes]) -> Iterator[RawRow]:
-    lines = _Lines(_text(stream, "utf-8-sig"))
-    for line in lines:
-        while lines.too_long:
-            yield RawRow(
-                lines.too_long.pop(0), None, None, ("ligne", f"ligne trop longue (plus de {MAX_LINE_CHARS} caractères)")
-            )
-        if not line.strip():
+    any_line = False
+    for line in _lines(_text(stream, "utf-8-sig")):
+        if line.too_long:
+            any_line = True
+            yield RawRow(line.number, None, None, ("ligne", TOO_LONG))
             continue
+        if not line.text.strip():
+            continue
+        any_line = True
         try:
-            data = json.loads(line, parse_float=Decimal)
-        except ValueError as exc:
-            yield RawRow(lines.line_no, None, None, ("ligne", f"JSON invalide : {str(exc)[:80]}"))
+            data = json.loads(line.text, parse_float=Decimal, parse_constant=_no_constant)
+        except RecursionError:
+            yield RawRow(line.number, None, None, ("ligne", "JSON invalide : imbrication trop profonde"))
+            continue
+        except json.JSONDecodeError as exc:
+            reason = "ligne tronquée" if not line.terminated else f"erreur en colonne {exc.colno}"
+            yield RawRow(line.number, None, None, ("ligne", f"JSON invalide ({reason})"))
+            continue
+        except ValueError as exc:  # NaN or Infinity, or an integer of thousands of digits
+            reason = str(exc) if isinstance(exc, _NotANumber) else "nombre trop long"
+            yield RawRow(line.number, None, None, ("ligne", f"JSON invalide ({reason})"))
             continue
         if not isinstance(data, dict):
-            yield RawRow(lines.line_no, None, None, ("ligne", "un objet JSON est attendu sur chaque ligne"))
+            yield RawRow(line.number, None, None, ("ligne", "un objet JSON est attendu sur chaque ligne"))
             continue
         kind = data.pop("kind", None)
-        if kind not in KINDS:
-            yield RawRow(lines.line_no, None, None, ("kind", f"type inconnu : {str(kind)[:40]!r}"))
+        if not isinstance(kind, str) or kind not in KINDS:
+            shown = kind[:40] if isinstance(kind, str) else type(kind).__name__
+            reason = "champ kind manquant" if kind is None else f"type inconnu : « {shown} »"
+            yield RawRow(line.number, None, None, ("kind", f"{reason} (attendu : {', '.join(KINDS)})"))
             continue
-        yield RawRow(lines.line_no, kind, data)
+        yield RawRow(line.number, kind, data)
+    if not any_line:
+        raise FileRejected("fichier vide")
 
 
 def read_rows(file_name: str, open_stream: Opener) -> tuple[str, str, Iterator[RawRow]]:
-    """(format, encoding, rows) of a file; raises FileRejected for what dooms the whole file."""
+    """(format, encoding, rows) of a file; raises FileRejected for what dooms the whole file.
+
+    The rows iterator itself may still raise FileRejected: for a wrong header (CSV), or an empty file.
+    """
     fmt = file_format(file_name)
     if fmt == "jsonl":
-        try:
-            detect = detect_encoding(open_stream)
-        except FileRejected:
-            raise FileRejected("encodage non reconnu : un fichier JSON Lines doit être en UTF-8") from None
-        if detect != "utf-8-sig":
+        if detect_encoding(open_stream) != "utf-8-sig":
             raise FileRejected("encodage non reconnu : un fichier JSON Lines doit être en UTF-8")
         return fmt, "utf-8", _closing(open_stream, read_jsonl)
     kind = csv_kind(file_name)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+import re
+import unicodedata
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, model_validator
@@ -20,9 +22,19 @@ from espace_famille.model import (
 )
 
 KINDS = ("collectivite", "regie", "invoice", "invoice_line", "news")
+# Kinds whose text may hold line breaks (a news body): in CSV, a quoted field of theirs may span lines.
+MULTILINE_KINDS = ("news",)
 # Eopayment backends a régie may name; "none" leaves a régie without online payment.
 PAYMENT_BACKENDS = ("payfip", "tipi", "payzen", "systempayv2", "paybox", "mollie", "sips2", "none")
 _SECRET_WORDS = ("secret", "password", "passwd", "key", "cle", "token", "signature")
+
+
+class FieldError(ValueError):
+    """A reason that concerns one field, raised where pydantic does not know the field (model checks)."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(reason)
+        self.field = field
 
 
 def _str(value: Any) -> str:
@@ -149,39 +161,37 @@ class RegieRow(_Row):
     @model_validator(mode="after")
     def _backend(self) -> RegieRow:
         if self.payment_backend not in PAYMENT_BACKENDS:
-            raise ValueError(f"moyen de paiement inconnu : « {self.payment_backend[:40]} »")
+            raise FieldError("payment_backend", f"moyen de paiement inconnu : « {self.payment_backend[:40]} »")
         if self.payment_backend in ("payfip", "tipi"):
             numcli = self.payment_options.get("numcli", "")
-            if not (len(numcli) == 6 and numcli.isdigit()):
-                raise ValueError("PayFiP demande l’option numcli (6 chiffres)")
+            if not (len(numcli) == 6 and numcli.isascii() and numcli.isdigit()):
+                raise FieldError("payment_options", "PayFiP demande l’option numcli (6 chiffres)")
             if self.payment_options.get("saisie", "T") not in ("T", "X", "W"):
-                raise ValueError("l’option saisie vaut T (test), X (activation) ou W (production)")
+                raise FieldError("payment_options", "l’option saisie vaut T (test), X (activation) ou W (production)")
         return self
 
     def record(self) -> Regie:
         return Regie(self.collectivite_id, self.regie_id, self.name, self.payment_backend, dict(self.payment_options))
 
 
-_STATUS_ALIASES = {
-    "open": "open",
-    "ouverte": "open",
-    "en cours": "open",
-    "a payer": "open",
-    "à payer": "open",
-    "paid": "paid",
-    "payee": "paid",
-    "payée": "paid",
-    "cancelled": "cancelled",
-    "canceled": "cancelled",
-    "annulee": "cancelled",
-    "annulée": "cancelled",
+# What billing software writes for a status, accents and case aside (French first, then English).
+STATUS_ALIASES = {
+    "open": ("ouverte", "ouvert", "en cours", "a payer", "impayee", "impaye", "open"),
+    "paid": ("payee", "paye", "reglee", "regle", "soldee", "solde", "paid"),
+    "cancelled": ("annulee", "annule", "cancelled", "canceled"),
 }
+_STATUS = {alias: status for status, aliases in STATUS_ALIASES.items() for alias in aliases}
+
+
+def _plain_lower(value: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", value.strip().lower())
+    return " ".join("".join(c for c in decomposed if not unicodedata.combining(c)).replace("_", " ").split())
 
 
 def _status(value: Any) -> str:
-    out = _STATUS_ALIASES.get(_str(value).strip().lower())
+    out = _STATUS.get(_plain_lower(_str(value)))
     if out is None:
-        raise ValueError("statut inconnu (open, paid ou cancelled)")
+        raise ValueError("statut inconnu (attendu : open, paid ou cancelled, ou ouverte, payée, annulée)")
     return out
 
 
@@ -203,11 +213,11 @@ class InvoiceRow(_Row):
     @model_validator(mode="after")
     def _coherent(self) -> InvoiceRow:
         if self.due_on < self.issued_on:
-            raise ValueError("l’échéance précède la date de la facture")
+            raise FieldError("due_on", "l’échéance précède la date de la facture")
         if self.status == "paid" and not self.paid_at:
-            raise ValueError("une facture payée demande sa date de paiement (paid_at)")
+            raise FieldError("paid_at", "une facture payée demande sa date de paiement (paid_at)")
         if self.status != "paid" and self.paid_at:
-            raise ValueError("seule une facture payée a une date de paiement")
+            raise FieldError("paid_at", "seule une facture payée a une date de paiement")
         return self
 
     def record(self) -> Invoice:
@@ -228,13 +238,16 @@ class InvoiceRow(_Row):
 
 
 def _quantity(value: Any) -> Decimal:
-    raw = _str(value).strip().replace(",", ".") if not isinstance(value, Decimal) else value
-    try:
-        quantity = Decimal(raw)
-    except InvalidOperation as exc:
-        raise ValueError("quantité illisible") from exc
+    if isinstance(value, Decimal | int) and not isinstance(value, bool):
+        quantity = Decimal(value)
+    else:
+        raw = _str(value).strip()
+        if not re.fullmatch(r"\d+([.,]\d+)?", raw, re.ASCII):
+            raise ValueError(f"quantité illisible : « {raw[:40]} »")
+        quantity = Decimal(raw.replace(",", "."))
+    # Bounds before quantize: a JSON number such as 1E+999999999 would overflow it.
     if not quantity.is_finite() or quantity <= 0 or quantity > 10000:
-        raise ValueError("quantité hors limites (entre 0 et 10 000)")
+        raise ValueError("quantité hors limites (plus de 0 et au plus 10 000)")
     if quantity != quantity.quantize(Decimal("0.001")):
         raise ValueError("quantité avec plus de trois décimales")
     return quantity.normalize() if quantity == quantity.to_integral() else quantity
@@ -242,7 +255,7 @@ def _quantity(value: Any) -> Decimal:
 
 def _line_no(value: Any) -> int:
     raw = _str(value).strip()
-    if not raw.isdigit() or not 1 <= int(raw) <= 9999:
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 4 and 1 <= int(raw) <= 9999):
         raise ValueError("numéro de ligne entre 1 et 9999 attendu")
     return int(raw)
 
@@ -260,7 +273,7 @@ class InvoiceLineRow(_Row):
     def _coherent(self) -> InvoiceLineRow:
         expected = self.quantity * self.unit_price
         if abs(expected - self.amount) > 1:
-            raise ValueError("le montant de la ligne n’est pas quantité × prix unitaire")
+            raise FieldError("amount", "le montant de la ligne n’est pas quantité × prix unitaire")
         return self
 
     def record(self) -> InvoiceLine:
@@ -313,8 +326,11 @@ def row_errors(exc: ValidationError) -> list[tuple[str, str]]:
     for err in exc.errors():
         loc = [str(p) for p in err.get("loc", ())]
         field = loc[0] if loc else "ligne"
-        if err.get("type") in ("value_error", "assertion_error"):
-            reason = str((err.get("ctx") or {}).get("error", err.get("msg")))
+        cause = (err.get("ctx") or {}).get("error")
+        if isinstance(cause, FieldError):
+            field, reason = cause.field, str(cause)
+        elif err.get("type") in ("value_error", "assertion_error"):
+            reason = str(cause if cause is not None else err.get("msg"))
         elif err.get("type") == "missing":
             reason = "valeur manquante"
         elif err.get("type") == "extra_forbidden":

@@ -7,7 +7,7 @@ from typing import IO, Any, cast
 
 import boto3
 
-from espace_famille.clock import Clock, system_clock
+from espace_famille.clock import Clock, iso, system_clock
 from espace_famille.importer.engine import Importer, Report
 
 IMPORT_PREFIX = "imports/"
@@ -28,15 +28,31 @@ def report_key(key: str) -> str:
     return REPORT_PREFIX + key.removeprefix(IMPORT_PREFIX) + ".json"
 
 
-def import_object(bucket: str, key: str, clock: Clock = system_clock) -> Report:
-    if not key.startswith(IMPORT_PREFIX) or key.endswith("/"):
-        # Only what operations drop under imports/ is imported; anything else is refused and left alone.
-        report = Report(file=key, status="rejected", file_error="objet hors du dossier imports/ : ignoré")
-        return report
+def import_object(bucket: str, key: str, version_id: str | None = None, clock: Clock = system_clock) -> Report:
+    """Imports one object and writes its report; raises again what interrupted a failed import.
+
+    The object is read several times (encoding, then rows): every read names the same version, so that a
+    file replaced meanwhile is not mixed with its successor.
+    """
+    if not key.startswith(IMPORT_PREFIX) or key.endswith("/") or key == IMPORT_PREFIX:
+        # Only what operations drop under imports/ is imported; anything else is refused, left alone
+        # and not even read (the function may only read imports/).
+        now = iso(clock())
+        return Report(
+            file=key,
+            status="rejected",
+            file_error="objet hors du dossier imports/ : ignoré",
+            started_at=now,
+            finished_at=now,
+        )
     s3 = _client()
+    pinned: dict[str, str] = {"VersionId": version_id} if version_id else {}
 
     def open_stream() -> IO[bytes]:
-        return cast(IO[bytes], s3.get_object(Bucket=bucket, Key=key)["Body"])
+        response = s3.get_object(Bucket=bucket, Key=key, **pinned)
+        if not pinned and response.get("VersionId") not in (None, "null"):
+            pinned["VersionId"] = response["VersionId"]
+        return cast(IO[bytes], response["Body"])
 
     report = Importer(clock=clock).run(key, open_stream)
     s3.put_object(
@@ -45,4 +61,7 @@ def import_object(bucket: str, key: str, clock: Clock = system_clock) -> Report:
         Body=json.dumps(report.as_json(), ensure_ascii=False, indent=2).encode("utf-8"),
         ContentType="application/json; charset=utf-8",
     )
+    if report.exception is not None:
+        # After the report: the invocation fails, and S3's asynchronous invocation runs it again.
+        raise report.exception
     return report
