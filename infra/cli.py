@@ -1,0 +1,239 @@
+"""`espace-famille`: operations' commands (import a régie file into the local stack or a deployed one)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import IO, Any
+
+ROOT = Path(__file__).resolve().parents[1]
+LOCAL_STATE_FILE = ROOT / ".local" / "stack.json"
+
+# Exit codes of `import`.
+EXIT_OK = 0
+EXIT_ROWS_REJECTED = 1  # the file was imported, some rows were not (see the report)
+EXIT_FILE_REJECTED = 2  # nothing was imported (encoding, header, kind…); also argparse's usage errors
+EXIT_FAILED = 3  # interrupted (AWS unreachable…): run the same file again
+
+
+class CliError(Exception):
+    """A French sentence for the operator; the command exits with EXIT_FAILED."""
+
+
+class Progress:
+    """A progress bar on stderr: bytes of the file read, rows imported (no dependency, a carriage return)."""
+
+    WIDTH = 30
+
+    def __init__(self, total_bytes: int, out: IO[str], min_interval: float = 0.2) -> None:
+        self.total = max(total_bytes, 1)
+        self.out = out
+        self.min_interval = min_interval
+        self.bytes = 0
+        self.rows = 0
+        self._last = 0.0
+
+    def opened(self) -> None:
+        """The importer reads the file again (first to settle its encoding, then to import it)."""
+        self.bytes = 0
+
+    def read(self, n: int) -> None:
+        self.bytes += n
+        self._draw()
+
+    def rows_done(self, n: int) -> None:
+        self.rows += n
+        self._draw()
+
+    def _draw(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last < self.min_interval:
+            return
+        self._last = now
+        ratio = min(self.bytes / self.total, 1.0)
+        filled = int(ratio * self.WIDTH)
+        phase = "import" if self.rows else "lecture"
+        self.out.write(
+            f"\r{phase:<7} [{'#' * filled}{'.' * (self.WIDTH - filled)}] {ratio * 100:5.1f} % "
+            f"{_size(self.bytes)} / {_size(self.total)}, {self.rows} lignes"
+        )
+        self.out.flush()
+
+    def finish(self) -> None:
+        self.bytes = self.total
+        self._draw(force=True)
+        self.out.write("\n")
+        self.out.flush()
+
+
+def _size(n: int) -> str:
+    if n < 1_000_000:
+        return f"{n / 1000:.0f} ko"
+    return f"{n / 1_000_000:.1f} Mo".replace(".", ",")
+
+
+class _Counting:
+    """A binary file that tells the progress bar how much was read."""
+
+    def __init__(self, raw: IO[bytes], progress: Progress | None) -> None:
+        self.raw = raw
+        self.progress = progress
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.raw.read(n)
+        if self.progress is not None:
+            self.progress.read(len(data))
+        return data
+
+    def close(self) -> None:
+        self.raw.close()
+
+    def __enter__(self) -> _Counting:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def configure_local(state_file: Path) -> None:
+    """Points this process's AWS clients at the local stack that `make run` described in its state file."""
+    try:
+        state = json.loads(state_file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CliError(f"pas de pile locale en cours ({state_file} absent) : la lancer avec « make run »") from None
+    except ValueError as exc:
+        raise CliError(f"{state_file} illisible : {exc}") from exc
+    try:
+        os.environ["AWS_ENDPOINT_URL"] = state["aws_endpoint_url"]
+        os.environ["AWS_DEFAULT_REGION"] = state["region"]
+        os.environ["TABLE_NAME"] = state["tables"]["Table"]
+    except (KeyError, TypeError) as exc:
+        raise CliError(f"{state_file} incomplet : {exc}") from exc
+    # The local AWS server takes any credentials; the operator's real ones must not be sent there.
+    os.environ["AWS_ACCESS_KEY_ID"] = "local"
+    os.environ["AWS_SECRET_ACCESS_KEY"] = "local"  # noqa: S105 - not a secret: moto accepts anything
+    os.environ.pop("AWS_SESSION_TOKEN", None)
+    os.environ.pop("AWS_PROFILE", None)
+
+
+def configure_stack(stack_name: str) -> None:
+    """Finds the table of a deployed stack through its CloudFormation outputs (the operator's credentials)."""
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        stacks = boto3.client("cloudformation").describe_stacks(StackName=stack_name)["Stacks"]
+    except (BotoCoreError, ClientError) as exc:
+        raise CliError(f"pile « {stack_name} » introuvable ou inaccessible : {exc}") from exc
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in (stacks[0].get("Outputs") or [])} if stacks else {}
+    if "TableName" not in outputs:
+        raise CliError(f"la pile « {stack_name} » n’a pas de sortie TableName : est-ce bien Espace Famille ?")
+    os.environ["TABLE_NAME"] = outputs["TableName"]
+
+
+def run_import(path: Path, show_progress: bool, err: IO[str]) -> tuple[dict[str, Any], int]:
+    # Imported here: the domain reads its settings (TABLE_NAME) once, after configure_* has set them.
+    from espace_famille import config
+    from espace_famille.dal import table as table_module
+    from espace_famille.importer.engine import Importer
+
+    config.settings.cache_clear()
+    table_module._client = None
+    if not path.is_file():
+        raise CliError(f"fichier introuvable : {path}")
+    progress = Progress(path.stat().st_size, err) if show_progress else None
+
+    def open_stream() -> IO[bytes]:
+        if progress is not None:
+            progress.opened()
+        return _Counting(path.open("rb"), progress)  # type: ignore[return-value]
+
+    report = Importer(progress=progress.rows_done if progress else None).run(path.name, open_stream)
+    if progress is not None:
+        progress.finish()
+    data = report.as_json()
+    if report.status == "rejected":
+        code = EXIT_FILE_REJECTED
+    elif report.status != "done":
+        code = EXIT_FAILED
+    elif report.counts["rejected"]:
+        code = EXIT_ROWS_REJECTED
+    else:
+        code = EXIT_OK
+    return data, code
+
+
+def summary(report: dict[str, Any]) -> str:
+    """The report as a French paragraph, for the operator's terminal."""
+    counts = report["counts"]
+    lines = [
+        f"Fichier {report['file']} ({report['format'] or '?'}, {report['encoding'] or '?'}) : {_status(report)}",
+    ]
+    if report["file_error"]:
+        lines.append(f"  {report['file_error']}")
+    lines.append(
+        f"  lues {counts['read']}, créées {counts['created']}, mises à jour {counts['updated']}, "
+        f"inchangées {counts['unchanged']}, rejetées {counts['rejected']}"
+    )
+    for error in report["errors"][:50]:
+        lines.append(f"  ligne {error['line']}, {error['field']} : {error['reason']}")
+    hidden = len(report["errors"]) - 50
+    if hidden > 0 or report["errors_truncated"]:
+        lines.append("  … d’autres lignes rejetées : voir le rapport complet (JSON, sur la sortie standard)")
+    return "\n".join(lines)
+
+
+def _status(report: dict[str, Any]) -> str:
+    return {"done": "importé", "rejected": "refusé, rien n’a été importé", "failed": "interrompu"}.get(
+        report["status"], report["status"]
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="espace-famille", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    imp = commands.add_parser(
+        "import",
+        help="importe un fichier de régie (CSV ou JSON Lines) ; voir docs/import-format.md",
+        description=(
+            "Importe un fichier de régie avec le même code que la fonction déclenchée par S3. "
+            "Le rapport JSON s’affiche sur la sortie standard, la barre de progression et le résumé sur la "
+            "sortie d’erreur. Codes de sortie : 0 tout importé, 1 des lignes rejetées, 2 fichier refusé, "
+            "3 import interrompu."
+        ),
+    )
+    imp.add_argument("file", type=Path, help="le fichier à importer (son nom dit son type pour un CSV)")
+    imp.add_argument(
+        "--stack",
+        default="local",
+        help="« local » (la pile lancée par make run) ou le nom d’une pile CloudFormation déployée",
+    )
+    imp.add_argument(
+        "--state-file",
+        type=Path,
+        default=LOCAL_STATE_FILE,
+        help="pour --stack local : le fichier d’état écrit par make run (par défaut .local/stack.json)",
+    )
+    imp.add_argument("--no-progress", action="store_true", help="sans barre de progression")
+    args = parser.parse_args(argv)
+
+    try:
+        if args.stack == "local":
+            configure_local(args.state_file)
+        else:
+            configure_stack(args.stack)
+        report, code = run_import(args.file, not args.no_progress, sys.stderr)
+    except CliError as exc:
+        print(f"espace-famille : {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    print(summary(report), file=sys.stderr)
+    print(json.dumps(report, ensure_ascii=False, indent=2))
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
