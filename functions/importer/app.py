@@ -20,7 +20,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     for record in event.get("Records", []):
         bucket = record["s3"]["bucket"]["name"]
         key = unquote_plus(record["s3"]["object"]["key"])
-        report = import_object(bucket, key, version_id=record["s3"]["object"].get("versionId"))
+        report = import_object(bucket, key)
         # Counts and the file's name only: rows (and the keys they hold) are never logged.
         logger.info(
             "import finished",

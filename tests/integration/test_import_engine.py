@@ -9,6 +9,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 
 from espace_famille.clock import iso
 from espace_famille.dal import catalog, keys
@@ -693,16 +694,46 @@ def test_an_s3_key_outside_imports_is_refused_unread(table, bucket):
     assert report_keys(bucket) == reports
 
 
-def test_an_s3_object_is_imported_from_the_version_it_was_created_as(table, bucket):
+def test_an_s3_object_is_imported_and_reported_next_to_it(table, bucket):
     cid = with_parents(table)
     key = f"imports/{cid}/factures.csv"
-    first = bucket.put_object(Bucket=BUCKET, Key=key, Body=csv_text([invoice(cid, "V-1")]).encode())
-    bucket.put_object(Bucket=BUCKET, Key=key, Body=csv_text([invoice(cid, "V-2")]).encode())
-    report = s3.import_object(BUCKET, key, version_id=first["VersionId"], clock=lambda: NOW)
+    bucket.put_object(Bucket=BUCKET, Key=key, Body=csv_text([invoice(cid, "V-1")]).encode())
+    report = s3.import_object(BUCKET, key, clock=lambda: NOW)
     assert report.counts == counts(read=1, created=1)
-    assert stored(cid, "V-1") is not None and stored(cid, "V-2") is None
     written = json.loads(bucket.get_object(Bucket=BUCKET, Key=f"reports/{cid}/factures.csv.json")["Body"].read())
     assert written == report.as_json()
+
+
+def test_an_object_replaced_during_its_import_is_never_mixed_with_its_successor(table, bucket):
+    cid = with_parents(table)
+    key = f"imports/{cid}/factures.csv"
+    bucket.put_object(Bucket=BUCKET, Key=key, Body=csv_text([invoice(cid, "V-1")]).encode())
+    real = boto3.client("s3")
+
+    class ReplacedAfterFirstRead:
+        """The S3 client, with the object replaced right after the importer's first read of it."""
+
+        reads = 0
+
+        def get_object(self, **kwargs: Any) -> Any:
+            if self.reads == 1:
+                real.put_object(Bucket=BUCKET, Key=key, Body=csv_text([invoice(cid, "V-2")]).encode())
+            self.reads += 1
+            return real.get_object(**kwargs)
+
+        def put_object(self, **kwargs: Any) -> Any:
+            return real.put_object(**kwargs)
+
+    s3._s3 = ReplacedAfterFirstRead()
+    with pytest.raises(ClientError, match="PreconditionFailed"):
+        s3.import_object(BUCKET, key, clock=lambda: NOW)
+    written = json.loads(bucket.get_object(Bucket=BUCKET, Key=f"reports/{cid}/factures.csv.json")["Body"].read())
+    assert (written["status"], written["counts"]) == ("failed", counts())
+    assert stored(cid, "V-1") is None and stored(cid, "V-2") is None
+    # S3 invokes the function again: the new version alone is imported.
+    s3._s3 = None
+    assert s3.import_object(BUCKET, key, clock=lambda: NOW).counts == counts(read=1, created=1)
+    assert stored(cid, "V-1") is None and stored(cid, "V-2") is not None
 
 
 def test_an_interrupted_s3_import_writes_its_report_then_fails(table, bucket, monkeypatch):

@@ -28,11 +28,13 @@ def report_key(key: str) -> str:
     return REPORT_PREFIX + key.removeprefix(IMPORT_PREFIX) + ".json"
 
 
-def import_object(bucket: str, key: str, version_id: str | None = None, clock: Clock = system_clock) -> Report:
+def import_object(bucket: str, key: str, clock: Clock = system_clock) -> Report:
     """Imports one object and writes its report; raises again what interrupted a failed import.
 
-    The object is read several times (encoding, then rows): every read names the same version, so that a
-    file replaced meanwhile is not mixed with its successor.
+    The object is read several times (encoding, then rows): every read after the first asks for the same
+    ETag, so that a file replaced meanwhile is never mixed with its successor (the read fails, and so
+    does this invocation; the new version's own event imports it). An ETag, not a version id: reading a
+    version needs s3:GetObjectVersion, and the bucket may be unversioned.
     """
     if not key.startswith(IMPORT_PREFIX) or key.endswith("/") or key == IMPORT_PREFIX:
         # Only what operations drop under imports/ is imported; anything else is refused, left alone
@@ -46,12 +48,11 @@ def import_object(bucket: str, key: str, version_id: str | None = None, clock: C
             finished_at=now,
         )
     s3 = _client()
-    pinned: dict[str, str] = {"VersionId": version_id} if version_id else {}
+    pinned: dict[str, str] = {}
 
     def open_stream() -> IO[bytes]:
         response = s3.get_object(Bucket=bucket, Key=key, **pinned)
-        if not pinned and response.get("VersionId") not in (None, "null"):
-            pinned["VersionId"] = response["VersionId"]
+        pinned.setdefault("IfMatch", response["ETag"])
         return cast(IO[bytes], response["Body"])
 
     report = Importer(clock=clock).run(key, open_stream)
