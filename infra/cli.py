@@ -137,12 +137,11 @@ def configure_stack(stack_name: str) -> None:
 
 def run_import(path: Path, show_progress: bool, err: IO[str]) -> tuple[dict[str, Any], int]:
     # Imported here: the domain reads its settings (TABLE_NAME) once, after configure_* has set them.
-    from espace_famille import config
-    from espace_famille.dal import table as table_module
+    from espace_famille import aws, config
     from espace_famille.importer.engine import Importer
 
     config.settings.cache_clear()
-    table_module._client = None
+    aws.forget_clients()
     if not path.is_file():
         raise CliError(f"fichier introuvable : {path}")
     progress = Progress(path.stat().st_size, err) if show_progress else None

@@ -132,8 +132,8 @@ def local_table(template_path: Path, stack_name: str = "bare") -> Iterator[Local
     For domain tests that inject a clock and for benchmarks that time handlers in-process, without the
     gateway. The process's environment and the domain's cached clients are restored afterwards.
     """
-    from espace_famille import config, mail
-    from espace_famille.dal import table as table_module
+    from espace_famille import aws as domain_aws
+    from espace_famille import config
 
     aws = LocalAws()
     aws.start()
@@ -155,8 +155,7 @@ def local_table(template_path: Path, stack_name: str = "bare") -> Iterator[Local
 
     def reset_clients() -> None:
         config.settings.cache_clear()
-        table_module._client = None
-        mail._ses = None
+        domain_aws.forget_clients()
 
     reset_clients()
     try:

@@ -2,25 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import boto3
-
+from espace_famille import aws
 from espace_famille.config import settings
 from espace_famille.observability import logger
 
-_ses: Any = None
-
-
-def _client() -> Any:
-    global _ses
-    if _ses is None:
-        _ses = boto3.client("sesv2")
-    return _ses
-
 
 def send(to: str, subject: str, text: str) -> None:
-    _client().send_email(
+    aws.client("sesv2").send_email(
         FromEmailAddress=settings().mail_from,
         Destination={"ToAddresses": [to]},
         Content={

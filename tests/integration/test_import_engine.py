@@ -11,6 +11,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
+from espace_famille import aws
 from espace_famille.clock import iso
 from espace_famille.dal import catalog, keys
 from espace_famille.dal import table as table_module
@@ -662,7 +663,7 @@ def test_an_interrupted_import_says_so_and_can_be_run_again(table, monkeypatch):
 # -- the S3 entry ------------------------------------------------------------------------------------
 @pytest.fixture
 def bucket(table):
-    s3._s3 = None
+    aws.forget_clients()
     client = boto3.client("s3")
     try:
         client.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-3"})
@@ -670,7 +671,7 @@ def bucket(table):
     except client.exceptions.BucketAlreadyOwnedByYou:
         pass
     yield client
-    s3._s3 = None
+    aws.forget_clients()
 
 
 def report_keys(client: Any) -> list[str]:
@@ -724,14 +725,14 @@ def test_an_object_replaced_during_its_import_is_never_mixed_with_its_successor(
         def put_object(self, **kwargs: Any) -> Any:
             return real.put_object(**kwargs)
 
-    s3._s3 = ReplacedAfterFirstRead()
+    aws._clients["s3"] = ReplacedAfterFirstRead()
     with pytest.raises(ClientError, match="PreconditionFailed"):
         s3.import_object(BUCKET, key, clock=lambda: NOW)
     written = json.loads(bucket.get_object(Bucket=BUCKET, Key=f"reports/{cid}/factures.csv.json")["Body"].read())
     assert (written["status"], written["counts"]) == ("failed", counts())
     assert stored(cid, "V-1") is None and stored(cid, "V-2") is None
     # S3 invokes the function again: the new version alone is imported.
-    s3._s3 = None
+    aws.forget_clients()
     assert s3.import_object(BUCKET, key, clock=lambda: NOW).counts == counts(read=1, created=1)
     assert stored(cid, "V-1") is None and stored(cid, "V-2") is not None
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from espace_famille import config
+from espace_famille import aws, config
 from espace_famille.dal import catalog
 from espace_famille.dal import table as table_module
 from espace_famille.model import Debtor, Invoice
@@ -69,7 +69,7 @@ def fake(monkeypatch):
     sleeps: list[float] = []
     monkeypatch.setattr(table_module.time, "sleep", sleeps.append)
     client = FakeDynamoDB()
-    monkeypatch.setattr(table_module, "_client", client)
+    monkeypatch.setitem(aws._clients, "dynamodb", client)
     client.sleeps = sleeps  # type: ignore[attr-defined]
     yield client
     config.settings.cache_clear()

@@ -124,64 +124,58 @@ def find_token(token_hash: str) -> Item | None:
     return get(keys.token(token_hash), consistent=True)
 
 
-def _consume(token_hash: str, purpose: str, now_iso: str) -> dict[str, Any]:
-    return {
-        "Delete": {
-            "TableName": table(),
-            "Key": to_ddb(keys.token(token_hash)),
-            # Single use and expiry are both enforced by the write itself, whatever TTL has done.
-            "ConditionExpression": "purpose = :p AND expires_at > :now",
-            "ExpressionAttributeValues": values(p=purpose, now=now_iso),
-        }
-    }
+def _consume_and_update(
+    token_hash: str, purpose: str, account_id: str, now_iso: str, update: str, update_values: dict[str, Any]
+) -> bool:
+    """Consumes a one-time token and applies the change it allows to the account, together.
+
+    Single use and expiry are enforced by the conditional delete itself, whatever TTL has done; False when
+    the token was used, expired, of another purpose, or the account is gone.
+    """
+    try:
+        transact(
+            [
+                {
+                    "Delete": {
+                        "TableName": table(),
+                        "Key": to_ddb(keys.token(token_hash)),
+                        "ConditionExpression": "purpose = :p AND expires_at > :now",
+                        "ExpressionAttributeValues": values(p=purpose, now=now_iso),
+                    }
+                },
+                {
+                    "Update": {
+                        "TableName": table(),
+                        "Key": to_ddb(keys.account(account_id)),
+                        "UpdateExpression": update,
+                        "ConditionExpression": "attribute_exists(PK)",
+                        "ExpressionAttributeValues": values(**update_values),
+                    }
+                },
+            ]
+        )
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] == "TransactionCanceledException":
+            return False
+        raise
+    return True
 
 
 def confirm_with_token(token_hash: str, account_id: str, now_iso: str) -> bool:
-    """Consumes a confirmation token and marks the account confirmed, together; False if either fails."""
-    try:
-        transact(
-            [
-                _consume(token_hash, "confirm", now_iso),
-                {
-                    "Update": {
-                        "TableName": table(),
-                        "Key": to_ddb(keys.account(account_id)),
-                        "UpdateExpression": "SET confirmed = :t",
-                        "ConditionExpression": "attribute_exists(PK)",
-                        "ExpressionAttributeValues": values(t=True),
-                    }
-                },
-            ]
-        )
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] == "TransactionCanceledException":
-            return False
-        raise
-    return True
+    """Consumes a confirmation token and marks the account confirmed."""
+    return _consume_and_update(token_hash, "confirm", account_id, now_iso, "SET confirmed = :t", {"t": True})
 
 
 def reset_with_token(token_hash: str, account_id: str, password_hash: str, now_iso: str) -> bool:
-    """Consumes a reset token and sets the new password, together. Following the link proves the e-mail."""
-    try:
-        transact(
-            [
-                _consume(token_hash, "reset", now_iso),
-                {
-                    "Update": {
-                        "TableName": table(),
-                        "Key": to_ddb(keys.account(account_id)),
-                        "UpdateExpression": "SET password_hash = :h, confirmed = :t",
-                        "ConditionExpression": "attribute_exists(PK)",
-                        "ExpressionAttributeValues": values(h=password_hash, t=True),
-                    }
-                },
-            ]
-        )
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] == "TransactionCanceledException":
-            return False
-        raise
-    return True
+    """Consumes a reset token and sets the new password. Following the link proves the e-mail, too."""
+    return _consume_and_update(
+        token_hash,
+        "reset",
+        account_id,
+        now_iso,
+        "SET password_hash = :h, confirmed = :t",
+        {"h": password_hash, "t": True},
+    )
 
 
 # -- what an account owns ---------------------------------------------------------------------------

@@ -8,11 +8,10 @@ from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from typing import Any
 
-import boto3
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from espace_famille import aws
 from espace_famille.config import settings
 
 Item = dict[str, Any]
@@ -20,7 +19,6 @@ Key = dict[str, str]
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
-_client: Any = None
 
 BATCH_GET_MAX = 100
 BATCH_WRITE_MAX = 25
@@ -28,14 +26,7 @@ TRANSACT_MAX = 100
 
 
 def client() -> Any:
-    """One client per process, created on first use so that cold starts that never touch it pay nothing."""
-    global _client
-    if _client is None:
-        _client = boto3.client(
-            "dynamodb",
-            config=Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=2, read_timeout=5),
-        )
-    return _client
+    return aws.client("dynamodb")
 
 
 def table() -> str:

@@ -3,24 +3,14 @@
 from __future__ import annotations
 
 import json
-from typing import IO, Any, cast
+from typing import IO, cast
 
-import boto3
-
+from espace_famille import aws
 from espace_famille.clock import Clock, iso, system_clock
 from espace_famille.importer.engine import Importer, Report
 
 IMPORT_PREFIX = "imports/"
 REPORT_PREFIX = "reports/"
-
-_s3: Any = None
-
-
-def _client() -> Any:
-    global _s3
-    if _s3 is None:
-        _s3 = boto3.client("s3")
-    return _s3
 
 
 def report_key(key: str) -> str:
@@ -47,7 +37,7 @@ def import_object(bucket: str, key: str, clock: Clock = system_clock) -> Report:
             started_at=now,
             finished_at=now,
         )
-    s3 = _client()
+    s3 = aws.client("s3")
     pinned: dict[str, str] = {}
 
     def open_stream() -> IO[bytes]:
