@@ -77,10 +77,7 @@ def create(account: Account) -> bool:
             ]
         )
     except ClientError as exc:
-        if (
-            exc.response["Error"]["Code"] == "TransactionCanceledException"
-            and cancellation_reasons(exc)[0] == "ConditionalCheckFailed"
-        ):
+        if cancellation_reasons(exc)[:1] == ["ConditionalCheckFailed"]:
             return False
         raise
     return True
@@ -155,7 +152,7 @@ def _consume_and_update(
             ]
         )
     except ClientError as exc:
-        if exc.response["Error"]["Code"] == "TransactionCanceledException":
+        if cancellation_reasons(exc):
             return False
         raise
     return True

@@ -91,10 +91,9 @@ def create(link: Link, invoice_id: str) -> bool:
             ]
         )
     except ClientError as exc:
-        if exc.response["Error"]["Code"] == "TransactionCanceledException":
-            reasons = cancellation_reasons(exc)
-            if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed" and reasons[0] == "None":
-                return False
+        # The invoice still names this debtor, and the link is there already.
+        if cancellation_reasons(exc) == ["None", "ConditionalCheckFailed"]:
+            return False
         raise
     return True
 

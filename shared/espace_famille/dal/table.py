@@ -61,7 +61,7 @@ def is_condition_failure(exc: ClientError) -> bool:
 
 
 def cancellation_reasons(exc: ClientError) -> list[str]:
-    """The per-item codes of a cancelled transaction ("None", "ConditionalCheckFailed", …)."""
+    """The per-item codes of a cancelled transaction ("None", "ConditionalCheckFailed", …); [] for any other error."""
     return [r.get("Code", "None") for r in exc.response.get("CancellationReasons", [])]
 
 
