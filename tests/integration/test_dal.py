@@ -213,3 +213,27 @@ def test_news_newest_first(table):
     assert [n.published_on for n in news.latest_of(cid, 3)] == ["2026-01-20", "2026-01-12", "2026-01-05"]
     everyone = news.latest_of_all(20)
     assert [n.published_on for n in everyone] == sorted((n.published_on for n in everyone), reverse=True)
+
+
+def test_deleting_an_account_keeps_its_payments_without_it(table):
+    from espace_famille.dal import keys
+    from espace_famille.dal.table import get, to_ddb
+
+    account = Account(uuid.uuid4().hex, f"{uuid.uuid4().hex[:8]}@example.org", "h", "P", True, "2026-05-04T10:00:00Z")
+    assert accounts.create(account)
+    payment = {
+        **keys.payment("pay1" + account.account_id[:8]),
+        **keys.payment_gsi1(account.account_id, "2026-05-04T10:00:00Z", "pay1"),
+        "account_id": account.account_id,
+        "amount_cents": 2345,
+    }
+    accounts.client().put_item(TableName=accounts.table(), Item=to_ddb(payment))
+    assert [p["amount_cents"] for p in accounts.payments_of(account.account_id)] == [2345]
+    assert accounts.detach_payments(account.account_id, "2026-05-05T00:00:00Z") == 1
+    accounts.delete(account, "2026-05-05T00:00:00Z")
+    kept = get({"PK": payment["PK"], "SK": payment["SK"]}, consistent=True)
+    assert kept is not None
+    assert kept["amount_cents"] == 2345
+    assert "account_id" not in kept and "GSI1PK" not in kept
+    assert kept["account_deleted_at"] == "2026-05-05T00:00:00Z"
+    assert accounts.payments_of(account.account_id) == []
