@@ -192,6 +192,33 @@ def _status(report: dict[str, Any]) -> str:
     )
 
 
+def run_schedule(function: str, state_file: Path) -> int:
+    """Asks the running local stack to fire a Schedule event now, as EventBridge would on its period."""
+    import urllib.error
+    import urllib.request
+    from urllib.parse import quote
+
+    try:
+        url = json.loads(state_file.read_text(encoding="utf-8"))["url"]
+    except (FileNotFoundError, ValueError, KeyError):
+        print(
+            f"espace-famille : pas de pile locale en cours ({state_file}) : la lancer avec « make run »",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+    request = urllib.request.Request(f"{url}/__local__/schedules/{quote(function, safe='')}", method="POST")  # noqa: S310 - our own loopback stack
+    try:
+        with urllib.request.urlopen(request, timeout=900) as response:  # noqa: S310 - our own loopback stack
+            print(response.read().decode("utf-8"))
+            return 0
+    except urllib.error.HTTPError as exc:
+        print(f"espace-famille : {exc.code} {exc.read().decode('utf-8', 'replace')}", file=sys.stderr)
+        return EXIT_FAILED
+    except urllib.error.URLError as exc:
+        print(f"espace-famille : pile locale injoignable ({exc.reason})", file=sys.stderr)
+        return EXIT_FAILED
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="espace-famille", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -218,8 +245,16 @@ def main(argv: list[str] | None = None) -> int:
         help="pour --stack local : le fichier d’état écrit par make run (par défaut .local/stack.json)",
     )
     imp.add_argument("--no-progress", action="store_true", help="sans barre de progression")
+    sched = commands.add_parser(
+        "schedule",
+        help="pile locale : lance maintenant une fonction planifiée du template (événement Schedule)",
+    )
+    sched.add_argument("function", help="l’identifiant logique de la fonction, ou le nom de son événement")
+    sched.add_argument("--state-file", type=Path, default=LOCAL_STATE_FILE)
     args = parser.parse_args(argv)
 
+    if args.command == "schedule":
+        return run_schedule(args.function, args.state_file)
     try:
         if args.stack == "local":
             configure_local(args.state_file)

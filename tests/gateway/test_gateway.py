@@ -250,3 +250,47 @@ def test_adding_a_route_to_the_template_is_all_it_takes(tmp_path):
         response = httpx.get(stack.url + "/brand/new/route", timeout=30)
         assert response.status_code == 200
         assert response.json()["WHO"] == "env"
+
+
+def test_schedule_fires_on_demand(http):
+    response = http.post("/__local__/schedules/TickFunction")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["function"] == "TickFunction"
+    assert body["result"]["source"] == "aws.events"
+    assert body["result"]["detail_type"] == "Scheduled Event"
+    assert http.post("/__local__/schedules/EveryMinute").json()["function"] == "TickFunction"
+    assert http.post("/__local__/schedules/Nobody").status_code == 404
+
+
+def test_schedule_command(stack, tmp_path):
+    import subprocess
+    import sys
+
+    state = tmp_path / "stack.json"
+    state.write_text(json.dumps(stack[0].info()))
+    done = subprocess.run(
+        [sys.executable, "-m", "infra.cli", "schedule", "TickFunction", "--state-file", str(state)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["result"]["source"] == "aws.events"
+    missing = subprocess.run(
+        [sys.executable, "-m", "infra.cli", "schedule", "TickFunction", "--state-file", str(tmp_path / "none.json")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert missing.returncode != 0
+    assert "make run" in missing.stderr
+
+
+def test_rate_expressions():
+    from infra.local.stack import _rate_seconds
+
+    assert _rate_seconds("rate(1 minute)") == 60
+    assert _rate_seconds("rate(5 minutes)") == 300
+    assert _rate_seconds("rate(2 hours)") == 7200
+    assert _rate_seconds("cron(0 12 * * ? *)") is None
