@@ -221,8 +221,9 @@ def test_deleting_an_account_keeps_its_payments_without_it(table):
 
     account = Account(uuid.uuid4().hex, f"{uuid.uuid4().hex[:8]}@example.org", "h", "P", True, "2026-05-04T10:00:00Z")
     assert accounts.create(account)
+    payment_key = keys.payment("pay1" + account.account_id[:8])
     payment = {
-        **keys.payment("pay1" + account.account_id[:8]),
+        **payment_key,
         **keys.payment_gsi1(account.account_id, "2026-05-04T10:00:00Z", "pay1"),
         "account_id": account.account_id,
         "amount_cents": 2345,
@@ -231,7 +232,7 @@ def test_deleting_an_account_keeps_its_payments_without_it(table):
     assert [p["amount_cents"] for p in accounts.payments_of(account.account_id)] == [2345]
     assert accounts.detach_payments(account.account_id, "2026-05-05T00:00:00Z") == 1
     accounts.delete(account, "2026-05-05T00:00:00Z")
-    kept = get({"PK": payment["PK"], "SK": payment["SK"]}, consistent=True)
+    kept = get(payment_key, consistent=True)
     assert kept is not None
     assert kept["amount_cents"] == 2345
     assert "account_id" not in kept and "GSI1PK" not in kept
