@@ -141,10 +141,10 @@ def request_password_reset(email: str, client_ip: str, site_url: str, now: datet
     account = store.by_email(email)
     if account is None:
         return
-    if ratelimit.record(ratelimit.RESET_MAILS_EMAIL, ratelimit.subject_of_email(email), now) > (
-        ratelimit.RESET_MAILS_EMAIL.count
-    ):
+    email_subject = ratelimit.subject_of_email(email)
+    if not ratelimit.allowed(ratelimit.RESET_MAILS_EMAIL, email_subject, now):
         return  # answered the same, but nobody gets to flood a mailbox
+    ratelimit.record(ratelimit.RESET_MAILS_EMAIL, email_subject, now)
     token = _new_token("reset", account.account_id, RESET_VALIDITY, now)
     mail.send(
         email,

@@ -199,7 +199,7 @@ def test_concurrent_requests_run_in_separate_workers(stack):
 
     def call() -> None:
         with httpx.Client(base_url=stack[0].url, timeout=30) as client:
-            results.append(client.get("/sleep", params={"s": "1"}).json())
+            results.append(client.get("/sleep", params={"s": "2"}).json())
 
     threads = [threading.Thread(target=call) for _ in range(4)]
     for t in threads:

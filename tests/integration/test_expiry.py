@@ -127,7 +127,7 @@ def test_login_throttle_window_expires(table):
             accounts.login(email, "mauvais mot de passe", "10.0.1.1", T0)
     with pytest.raises(RateLimited) as blocked:
         accounts.login(email, PASSWORD, "10.0.1.2", T0 + timedelta(minutes=1))
-    assert 0 < blocked.value.retry_after <= 15 * 60
+    assert 0 < blocked.value.retry_after <= 2 * 15 * 60
     later = T0 + timedelta(seconds=blocked.value.retry_after + 61)
     assert accounts.login(email, PASSWORD, "10.0.1.3", later).account.email == email
 
@@ -136,4 +136,13 @@ def test_rate_limit_windows():
     limit = ratelimit.Limit("x", 3, timedelta(minutes=15))
     now = datetime(2026, 3, 2, 8, 7, 30, tzinfo=UTC)
     assert limit.window_start(now) == int(datetime(2026, 3, 2, 8, 0, tzinfo=UTC).timestamp())
-    assert limit.retry_after(now) == 7 * 60 + 30
+    # Half of the window is gone: the previous window's events count for half.
+    assert limit.estimate(previous=4, current=1, now=now) == 3.0
+    assert limit.wait(previous=0, current=2, now=now) == 0
+    # 3 now: blocked until a whole one has slid out, 300 s into the next window (3 * (1 - y/900) <= 2).
+    assert limit.wait(previous=0, current=3, now=now) == 7 * 60 + 30 + 300
+    # 6 in the previous window, 1 now: 6 * (1 - x/900) + 1 <= 2 once x >= 750 s, i.e. 300 s from now.
+    assert limit.wait(previous=6, current=1, now=now) == 300
+    # A window boundary does not give the allowance back at once.
+    just_after = datetime(2026, 3, 2, 8, 15, 1, tzinfo=UTC)
+    assert limit.wait(previous=3, current=0, now=just_after) > 0

@@ -6,8 +6,8 @@ from espace_famille.dal import keys
 from espace_famille.dal.table import batch_get, client, table, to_ddb, values
 
 
-def current(wanted: list[tuple[str, str, int]]) -> dict[tuple[str, str], int]:
-    """Counts of the given (scope, subject, window start) counters, by (scope, subject); absent means 0."""
+def current(wanted: list[tuple[str, str, int]]) -> dict[tuple[str, str, int], int]:
+    """Counts of the given (scope, subject, window start) counters, in one call; an absent one counts 0."""
     if not wanted:
         return {}
     items = batch_get([keys.rate_counter(scope, subject, start) for scope, subject, start in wanted])
@@ -15,7 +15,7 @@ def current(wanted: list[tuple[str, str, int]]) -> dict[tuple[str, str], int]:
     out = {}
     for scope, subject, start in wanted:
         k = keys.rate_counter(scope, subject, start)
-        out[(scope, subject)] = by_key.get((k["PK"], k["SK"]), 0)
+        out[(scope, subject, start)] = by_key.get((k["PK"], k["SK"]), 0)
     return out
 
 
@@ -29,7 +29,3 @@ def add(scope: str, subject: str, window_start: int, expires_at: int) -> int:
         ReturnValues="UPDATED_NEW",
     )
     return int(resp["Attributes"]["count"]["N"])
-
-
-def delete(scope: str, subject: str, window_start: int) -> None:
-    client().delete_item(TableName=table(), Key=to_ddb(keys.rate_counter(scope, subject, window_start)))
