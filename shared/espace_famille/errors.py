@@ -78,9 +78,5 @@ class RateLimited(DomainError):
         self.retry_after = max(1, retry_after)
 
 
-class Conflict(DomainError):
-    status, code, message = 409, "conflict", "Cette opération est en conflit avec une autre."
-
-
 class ServiceUnavailable(DomainError):
     status, code, message = 503, "service_unavailable", "Le service est momentanément indisponible."

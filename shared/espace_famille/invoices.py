@@ -7,43 +7,20 @@ import binascii
 import heapq
 import json
 import re
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from espace_famille.clock import iso
-from espace_famille.dal import catalog
 from espace_famille.dal import invoices as store
 from espace_famille.dal import links as link_store
 from espace_famille.dal.links import Link
 from espace_famille.errors import NotFound, ValidationFailed
+from espace_famille.links import names as link_names
 from espace_famille.model import OPAQUE_ID, Invoice, link_id
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
 _CURSOR_SK = re.compile(r"^P#\d{4}-\d{2}-\d{2}#[A-Z0-9][A-Z0-9._/-]{0,39}$")
-
-
-@dataclass(frozen=True)
-class _Names:
-    collectivites: dict[str, str]
-    regies: dict[tuple[str, str], str]
-
-
-def _names(links: list[Link]) -> _Names:
-    if not links:
-        return _Names({}, {})
-    found = catalog.lookup(
-        collectivites={lk.collectivite_id for lk in links}, regies={(lk.collectivite_id, lk.regie_id) for lk in links}
-    )
-    colls = {
-        lk.collectivite_id: getattr(found.collectivite(lk.collectivite_id), "name", lk.collectivite_id) for lk in links
-    }
-    regies = {
-        (lk.collectivite_id, lk.regie_id): getattr(found.regie(lk.collectivite_id, lk.regie_id), "name", lk.regie_id)
-        for lk in links
-    }
-    return _Names(colls, regies)
 
 
 def as_json(invoice: Invoice, collectivite_name: str, regie_name: str, hidden: bool, now_iso: str) -> dict[str, Any]:
@@ -74,13 +51,13 @@ def list_invoices(account_id: str, view: str, limit: int, cursor: str | None, no
     now_iso = iso(now)
     links = link_store.of_account(account_id)
     hidden = store.hidden_ids(account_id)
-    names = _names(links)
+    names = link_names(links)
 
     def shown(invoice: Invoice, is_hidden: bool) -> dict[str, Any]:
         return as_json(
             invoice,
-            names.collectivites.get(invoice.collectivite_id, invoice.collectivite_id),
-            names.regies.get((invoice.collectivite_id, invoice.regie_id), invoice.regie_id),
+            names.collectivite_name(invoice.collectivite_id),
+            names.regie_name(invoice.collectivite_id, invoice.regie_id),
             is_hidden,
             now_iso,
         )

@@ -11,28 +11,29 @@ from espace_famille.errors import NotFound
 from espace_famille.model import OPAQUE_ID
 
 
-def describe(links: list[Link]) -> list[dict[str, Any]]:
-    """Links as GET /api/me shows them, names looked up in one batch."""
+def names(links: list[Link]) -> catalog.Found:
+    """The collectivités and régies of these links, looked up in one batch (none when there is no link)."""
     if not links:
-        return []
-    found = catalog.lookup(
+        return catalog.Found({})
+    return catalog.lookup(
         collectivites={lk.collectivite_id for lk in links}, regies={(lk.collectivite_id, lk.regie_id) for lk in links}
     )
-    out = []
-    for lk in sorted(links, key=lambda x: (x.collectivite_id, x.regie_id, x.debtor_id)):
-        coll = found.collectivite(lk.collectivite_id)
-        regie = found.regie(lk.collectivite_id, lk.regie_id)
-        out.append(
-            {
-                "link_id": lk.link_id,
-                "collectivite_id": lk.collectivite_id,
-                "collectivite_name": coll.name if coll else lk.collectivite_id,
-                "regie_id": lk.regie_id,
-                "regie_name": regie.name if regie else lk.regie_id,
-                "debtor_name": lk.debtor_name,
-            }
-        )
-    return out
+
+
+def describe(links: list[Link]) -> list[dict[str, Any]]:
+    """Links as GET /api/me shows them."""
+    found = names(links)
+    return [
+        {
+            "link_id": lk.link_id,
+            "collectivite_id": lk.collectivite_id,
+            "collectivite_name": found.collectivite_name(lk.collectivite_id),
+            "regie_id": lk.regie_id,
+            "regie_name": found.regie_name(lk.collectivite_id, lk.regie_id),
+            "debtor_name": lk.debtor_name,
+        }
+        for lk in sorted(links, key=lambda x: (x.collectivite_id, x.regie_id, x.debtor_id))
+    ]
 
 
 def regies(account_id: str) -> list[dict[str, Any]]:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-INVOICE_STATUSES = ("open", "paid", "cancelled")
+# 100 000 €: above it no invoice is imported and no payment made (PayFiP's own ceiling).
 MAX_AMOUNT_CENTS = 100_000_00
 
 

@@ -23,15 +23,14 @@ def latest(account_id: str) -> list[dict[str, Any]]:
         )
     else:
         items = store.latest_of_all(MAX_ITEMS)
-    found = catalog.lookup(collectivites={n.collectivite_id for n in items}) if items else None
+    found = catalog.lookup(collectivites={n.collectivite_id for n in items}) if items else catalog.Found({})
     out = []
     for n in items:
-        coll = found.collectivite(n.collectivite_id) if found else None
         out.append(
             {
                 "id": n.news_id,
                 "collectivite_id": n.collectivite_id,
-                "collectivite_name": coll.name if coll else n.collectivite_id,
+                "collectivite_name": found.collectivite_name(n.collectivite_id),
                 "title": n.title,
                 "category": n.category,
                 "published_on": n.published_on,

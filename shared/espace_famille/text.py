@@ -7,6 +7,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from espace_famille.clock import PARIS, iso
+from espace_famille.model import MAX_AMOUNT_CENTS
 
 # Control characters (C0 but tab/newline/CR, DEL, C1): never legitimate in a name, an e-mail or a reference.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
@@ -18,7 +19,7 @@ REFERENCE_RE = re.compile(r"^[A-Z0-9][A-Z0-9._/-]{0,39}$")
 KEY_RE = re.compile(r"^[A-Z0-9_-]{1,64}$")
 DEBTOR_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
-MAX_EUROS = Decimal(100_000)
+MAX_EUROS = Decimal(MAX_AMOUNT_CENTS) / 100
 CENT = Decimal("0.01")
 
 

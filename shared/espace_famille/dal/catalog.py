@@ -189,6 +189,15 @@ class Found:
         found = self._stored.get(_ident(keys.regie(cid, rid)))
         return found if isinstance(found, Regie) else None
 
+    def collectivite_name(self, cid: str) -> str:
+        """The name a parent reads; the id itself if the collectivité is not (or no longer) there."""
+        found = self.collectivite(cid)
+        return found.name if found else cid
+
+    def regie_name(self, cid: str, rid: str) -> str:
+        found = self.regie(cid, rid)
+        return found.name if found else rid
+
     def invoice(self, invoice_id: str) -> Invoice | None:
         found = self._stored.get(_ident(keys.invoice(invoice_id)))
         return found if isinstance(found, Invoice) else None
