@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import html
+import importlib.resources
 import json
 import re
 import secrets
@@ -34,6 +35,7 @@ EXCEPTIONS = "fr.gouv.finances.cp.tpa.webservice.exceptions."
 OPERATIONS = ("creerPaiementSecurise", "recupererDetailPaiementSecurise", "recupererDetailClient")
 TECH_FAULTS = ("TechDysfonctionnementErreur", "TechIndisponibiliteErreur", "TechProtocolaireErreur")
 
+WSDL_DIR = importlib.resources.files("eopayment") / "resource"
 IDOP_LIFE = timedelta(minutes=15)  # the page accepts a payment this long after creation
 FORGET_AFTER = timedelta(days=1)  # then an unpaid idop is P1 instead of P5 (PayFiP's nightly purge)
 MAX_BODY = 64 * 1024
@@ -142,6 +144,7 @@ class PayfipEmulator:
         self.app = Starlette(
             routes=[
                 Route(SOAP_PATH, self.soap, methods=["GET", "POST"]),
+                Route("/tpa/services/{name:str}", self.schema, methods=["GET"]),
                 Route(PAGE_PATH, self.page, methods=["GET", "POST"]),
                 Route("/__emulator__/config", self.control_config, methods=["GET", "POST"]),
                 Route("/__emulator__/reset", self.control_reset, methods=["POST"]),
@@ -173,6 +176,13 @@ class PayfipEmulator:
     # -- SOAP --------------------------------------------------------------------------------------------
     async def soap(self, request: Request) -> Response:
         if request.method == "GET":
+            if "wsdl" in {k.lower() for k in request.query_params}:
+                # eopayment's copy of PayFiP's description, with this emulator's address.
+                text = (WSDL_DIR / "PaiementSecuriseService.wsdl").read_text(encoding="utf-8")
+                text = text.replace(
+                    "https://www.payfip.gouv.fr/tpa/services/securite", str(request.url.replace(query=""))
+                )
+                return Response(text, media_type="text/xml; charset=utf-8")
             return Response("Service PayFiP (\u00e9mulateur) : POST SOAP 1.1 attendu.\n", media_type="text/plain")
         body = await request.body()
         try:
@@ -200,6 +210,13 @@ class PayfipEmulator:
         except EmulatedFault as fault:
             return soap_fault(fault.kind, fault.code, fault.label)
         return soap_fault("TechProtocolaireErreur", "T3", f"Op\u00e9ration inconnue : {operation[:60]}")
+
+    async def schema(self, request: Request) -> Response:
+        """The XSD files the WSDL imports, next to it."""
+        name = request.path_params["name"]
+        if not re.fullmatch(r"PaiementSecuriseService_schema[0-9]\.xsd", name):
+            return Response("Not Found", status_code=404)
+        return Response((WSDL_DIR / name).read_text(encoding="utf-8"), media_type="text/xml; charset=utf-8")
 
     def _injected_fault(self, operation: str) -> str | None:
         config = self.config

@@ -158,3 +158,9 @@ def test_fault_details_without_detail():
     fault = zeep.exceptions.Fault("fr.gouv.finances.cp.tpa.webservice.exceptions.TechIndisponibiliteErreur")
     assert payfip.fault_details(fault) == ("TechIndisponibiliteErreur", None, None)
     assert payfip.fault_details(zeep.exceptions.Fault("boom")) == (None, None, None)
+
+
+def test_fault_details_of_an_answer_that_is_not_soap():
+    # zeep puts the raw body in `detail` when a 5xx answer is an HTML page.
+    fault = zeep.exceptions.Fault("Service Unavailable", detail=b"<html><body>Service Unavailable</body></html>")
+    assert payfip.fault_details(fault) == (None, None, None)
