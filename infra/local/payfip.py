@@ -450,6 +450,8 @@ class PayfipEmulator:
             return JSONResponse({"error": f"unknown idop {idop}"}, status_code=404)
         if resultrans not in ("P", "V", "R", "Z", "A"):
             return JSONResponse({"error": "resultrans: P, V, R, Z or A"}, status_code=400)
+        if self.payments[idop].resultrans is not None:
+            return JSONResponse({"error": f"{idop} is already settled"}, status_code=409)
         payment = self.settle(idop, resultrans)
         if data.get("notify", True):
             await self.notify(payment)

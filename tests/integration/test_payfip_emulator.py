@@ -290,3 +290,11 @@ def test_bad_control_requests(emu):
         emu.handle.configure(colour="blue")
     with pytest.raises(RuntimeError, match="404"):
         emu.handle.settle("nope", "P")
+
+
+def test_a_result_is_final(emu, client):
+    idop = create(client, emu)
+    emu.handle.settle(idop, "R", notify=False)
+    with pytest.raises(RuntimeError, match="409"):
+        emu.handle.settle(idop, "P")
+    assert client.result(idop).outcome == "refused"
