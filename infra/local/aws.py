@@ -89,6 +89,10 @@ class LocalAws:
         result: dict[str, int] = self._local("GET", "/__local__/dynamodb-calls")
         return result
 
+    def sqs_sends(self, reset: bool = False) -> dict[str, int]:
+        result: dict[str, int] = self._local("DELETE" if reset else "GET", "/__local__/sqs-sends")
+        return result
+
     def mails(self) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = self._local("GET", "/__local__/mails")
         return result

@@ -1,7 +1,7 @@
 """The local AWS service: moto's server behind a thin WSGI layer that counts and records for tests.
 
 It counts DynamoDB calls by operation (so tests assert the cost of a request and that none is a Scan),
-stamps the mails SES accepts (for /__local__/mails) and counts S3 writes (so the stack knows when to look
+counts the messages sent to SQS queues (what a request queued, the pollers' own calls aside), stamps the mails SES accepts (for /__local__/mails) and counts S3 writes (so the stack knows when to look
 for new objects to fire S3 events). None of this is visible to the production code, which only sees AWS.
 """
 
@@ -29,6 +29,7 @@ class Recorder:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.dynamodb_calls: Counter[str] = Counter()
+        self.sqs_sends: Counter[str] = Counter()
         self.s3_writes = 0
         self.mail_times: dict[str, str] = {}
         # Bumped by every DynamoDB call that may change an item: what the query index below is valid for.
@@ -73,6 +74,9 @@ def recording_app(app: Any, rec: Recorder) -> Callable[..., Iterable[bytes]]:
                 rec.dynamodb_calls[operation] += 1
                 if operation not in _READS:
                     rec.dynamodb_epoch += 1
+        elif target in ("AmazonSQS.SendMessage", "AmazonSQS.SendMessageBatch"):
+            with rec.lock:
+                rec.sqs_sends[target.split(".", 1)[1]] += 1
         auth = environ.get("HTTP_AUTHORIZATION", "")
         is_s3_write = "/s3/aws4_request" in auth and environ.get("REQUEST_METHOD") in ("PUT", "POST", "DELETE")
         result = app(environ, start_response)
@@ -98,6 +102,11 @@ def _local(environ: dict[str, Any], start_response: Callable[..., Any], rec: Rec
             if method == "DELETE":
                 rec.dynamodb_calls.clear()
             body = dict(rec.dynamodb_calls)
+    elif path == "/__local__/sqs-sends":
+        with rec.lock:
+            if method == "DELETE":
+                rec.sqs_sends.clear()
+            body = dict(rec.sqs_sends)
     elif path == "/__local__/mails":
         body = rec.mails()
     elif path == "/__local__/s3-writes":

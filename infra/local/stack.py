@@ -228,6 +228,9 @@ class LocalStack:
                 await asyncio.to_thread(self.aws.reset_counts)
             return 200, await asyncio.to_thread(self.aws.counts)
 
+        async def sends(method: str, path: str, body: bytes) -> tuple[int, Any]:
+            return 200, await asyncio.to_thread(self.aws.sqs_sends, method == "DELETE")
+
         async def stack_info(method: str, path: str, body: bytes) -> tuple[int, Any]:
             return 200, self.info()
 
@@ -247,6 +250,8 @@ class LocalStack:
             ("GET", "/__local__/mails"): mails,
             ("GET", "/__local__/dynamodb-calls"): calls,
             ("DELETE", "/__local__/dynamodb-calls"): calls,
+            ("GET", "/__local__/sqs-sends"): sends,
+            ("DELETE", "/__local__/sqs-sends"): sends,
             ("GET", "/__local__/stack"): stack_info,
             ("POST", "/__local__/schedules/"): schedule,
         }

@@ -101,11 +101,14 @@ def test_a_mail_ses_refuses_fails_no_request_is_retried_then_dead_lettered_then_
         wait_until(lambda: drained(mail_stack))
         before = pool.invocations
         with Client(mail_stack.url) as client:
+            client.delete("/__local__/sqs-sends")
             created = client.post(
                 "/api/accounts", json={"email": email, "password": PASSWORD, "display_name": "Camille"}
             )
             assert created.status_code == 202, created.text
             assert created.json() == {"status": "confirmation_sent"}
+            # The request queued its mail, one message, and never talked to SES.
+            assert client.get("/__local__/sqs-sends").json() == {"SendMessage": 1}
             # The request's writes are whole: the account and its e-mail item, both.
             owner = stored_item(mail_stack, keys.email(email))
             assert owner is not None
