@@ -124,5 +124,10 @@ def test_mail_queue_retries_then_dead_letters_and_alarms():
         "GreaterThanThreshold",
         0,
     )
+    # A sender's claim outlives its invocation, and ends before the queue hands its message out again.
+    from espace_famille import mail
+
+    assert tpl.functions["MailFunction"].timeout < mail.LEASE.total_seconds() < queue["VisibilityTimeout"]
+    assert queue["RedrivePolicy"]["maxReceiveCount"] == mail.MAX_ATTEMPTS
     [sweep] = [s for s in tpl.schedules if s.function == "MailSweepFunction"]
     assert sweep.expression == "rate(5 minutes)"
