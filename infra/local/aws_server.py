@@ -1,7 +1,7 @@
 """The local AWS service: moto's server behind a thin WSGI layer that counts and records for tests.
 
 It counts DynamoDB calls by operation (so tests assert the cost of a request and that none is a Scan),
-counts the messages sent to SQS queues (what a request queued, the pollers' own calls aside), stamps the mails SES accepts (for /__local__/mails) and counts S3 writes (so the stack knows when to look
+stamps the mails SES accepts (for /__local__/mails) and counts S3 writes (so the stack knows when to look
 for new objects to fire S3 events). None of this is visible to the production code, which only sees AWS.
 """
 
@@ -29,6 +29,7 @@ class Recorder:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.dynamodb_calls: Counter[str] = Counter()
+        # Messages sent to SQS queues: what requests queued (the local stack's polling is not counted).
         self.sqs_sends: Counter[str] = Counter()
         self.s3_writes = 0
         self.mail_times: dict[str, str] = {}
