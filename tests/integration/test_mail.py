@@ -185,6 +185,18 @@ def test_the_sweep_sends_an_outbox_mail_whose_release_was_lost(domain):
     assert outbox.get(lost)["state"] == "sent"  # type: ignore[index]
 
 
+def test_an_address_ses_refuses_is_retried_then_dead_lettered_and_nothing_is_sent(domain):
+    # Accepted by the request's validation today, refused by the local SES ("Missing domain" once parsed).
+    wait_until(lambda: drained(domain))
+    dead_before = queue_counts(domain, "MailDeadLetterQueue")[0]
+    invocations = domain.pools["MailFunction"].invocations
+    mail.send("a,b@x.fr", "Sujet", "Texte")
+    wait_until(lambda: queue_counts(domain, "MailDeadLetterQueue")[0] == dead_before + 1)
+    assert domain.pools["MailFunction"].invocations - invocations == mail.MAX_ATTEMPTS
+    with Client(domain.url) as client:
+        assert [m for m in mails(client) if m["to"] in ("a,b@x.fr", "a")] == []
+
+
 def test_a_request_whose_mail_cannot_be_queued_still_answers_and_writes_whole(mail_stack):
     sqs = mail_stack.aws.client("sqs")
     queue_url = mail_stack.info()["queues"]["MailQueue"]
