@@ -101,7 +101,7 @@ class LocalAws:
         return int(self._local("GET", "/__local__/s3-writes")["count"])
 
     # -- resources from the template --------------------------------------------------------------
-    def create_resources(self, template: Template) -> None:
+    def create_resources(self, template: Template, queue_attributes: dict[str, dict[str, str]] | None = None) -> None:
         ddb = self.client("dynamodb")
         for logical_id, res in template.resources_of_type("AWS::DynamoDB::Table").items():
             props = template.resolve(res.get("Properties") or {})
@@ -121,7 +121,7 @@ class LocalAws:
                 Bucket=template.physical_name(logical_id),
                 CreateBucketConfiguration={"LocationConstraint": LOCAL_REGION},
             )
-        self.create_queues(template)
+        self.create_queues(template, queue_attributes)
         senders = {fn.environment["MAIL_FROM"] for fn in template.functions.values() if fn.environment.get("MAIL_FROM")}
         if senders:
             ses = self.client("sesv2")
@@ -129,11 +129,12 @@ class LocalAws:
                 # moto refuses unverified senders, as SES in its sandbox does.
                 ses.create_email_identity(EmailIdentity=sender)
 
-    def create_queues(self, template: Template) -> None:
+    def create_queues(self, template: Template, overrides: dict[str, dict[str, str]] | None = None) -> None:
         """The template's queues, then their redrive policies (which name other queues by ARN).
 
         The local AWS server honours them as SQS does: a received message stays invisible for the visibility
-        timeout, and one received maxReceiveCount times moves to the dead-letter queue.
+        timeout, and one received maxReceiveCount times moves to the dead-letter queue. `overrides` changes
+        attributes by queue (a test's shorter visibility timeout), before anything polls.
         """
         queues = template.resources_of_type("AWS::SQS::Queue")
         if not queues:
@@ -143,6 +144,7 @@ class LocalAws:
         for logical_id, res in queues.items():
             props = template.resolve(res.get("Properties") or {})
             attributes = {k: _queue_attribute(v) for k, v in props.items() if k in _QUEUE_ATTRIBUTES}
+            attributes.update((overrides or {}).get(logical_id, {}))
             url = sqs.create_queue(QueueName=template.physical_name(logical_id), Attributes=attributes)["QueueUrl"]
             if "RedrivePolicy" in props:
                 policies[url] = _queue_attribute(props["RedrivePolicy"])

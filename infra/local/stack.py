@@ -41,6 +41,8 @@ class StackConfig:
     run_schedules: bool = False
     parameter_overrides: dict[str, str] = field(default_factory=dict)
     extra_env: dict[str, str] = field(default_factory=dict)
+    # Queue attributes that differ from the template's, by logical id (tests: retries within seconds).
+    queue_attributes: dict[str, dict[str, str]] = field(default_factory=dict)
     log: IO[str] | None = None  # where function logs and the access log go; None: stderr
 
 
@@ -70,7 +72,7 @@ class LocalStack:
         self.url = f"http://{self.config.host}:{port}"
         overrides = {"SiteUrl": self.url, **self.config.parameter_overrides}
         self.template = tpl = load_template(self.config.template_path, overrides, self.config.stack_name)
-        self.aws.create_resources(tpl)
+        self.aws.create_resources(tpl, self.config.queue_attributes)
         for logical_id, function in tpl.functions.items():
             env = lambda_environment(function, self.aws.endpoint_url, self.config.extra_env)
             self.pools[logical_id] = FunctionPool(function, env, self.config.max_workers, self.config.log)

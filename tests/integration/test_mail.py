@@ -27,12 +27,8 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def mail_stack() -> Iterator[LocalStack]:
-    with running_stack(load_demo=False) as (stack, log):
+    with running_stack(load_demo=False, queue_attributes={"MailQueue": {"VisibilityTimeout": "1"}}) as (stack, log):
         stack.log_path = log  # type: ignore[attr-defined]
-        queues = stack.info()["queues"]
-        stack.aws.client("sqs").set_queue_attributes(
-            QueueUrl=queues["MailQueue"], Attributes={"VisibilityTimeout": "1"}
-        )
         yield stack
 
 
@@ -212,7 +208,7 @@ def test_a_request_whose_mail_cannot_be_queued_still_answers_and_writes_whole(ma
         assert owner is not None
         assert stored_item(mail_stack, keys.account(owner["account_id"])) is not None
     finally:
-        mail_stack.aws.create_queues(mail_stack.template)
+        mail_stack.aws.create_queues(mail_stack.template, mail_stack.config.queue_attributes)
     log = mail_stack.log_path.read_text(encoding="utf-8")
     assert '"message":"mail not queued"' in log
     assert '"MailNotQueued":[1.0]' in log
