@@ -89,16 +89,16 @@ class LocalAws:
         result: dict[str, int] = self._local("GET", "/__local__/dynamodb-calls")
         return result
 
-    def sqs_sends(self, reset: bool = False) -> dict[str, int]:
-        result: dict[str, int] = self._local("DELETE" if reset else "GET", "/__local__/sqs-sends")
-        return result
-
     def mails(self) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = self._local("GET", "/__local__/mails")
         return result
 
     def s3_writes(self) -> int:
         return int(self._local("GET", "/__local__/s3-writes")["count"])
+
+    def sqs_sends(self, reset: bool = False) -> dict[str, int]:
+        result: dict[str, int] = self._local("DELETE" if reset else "GET", "/__local__/sqs-sends")
+        return result
 
     # -- resources from the template --------------------------------------------------------------
     def create_resources(self, template: Template, queue_attributes: dict[str, dict[str, str]] | None = None) -> None:

@@ -29,12 +29,12 @@ class Recorder:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.dynamodb_calls: Counter[str] = Counter()
-        # Messages sent to SQS queues: what requests queued (the local stack's polling is not counted).
-        self.sqs_sends: Counter[str] = Counter()
         self.s3_writes = 0
         self.mail_times: dict[str, str] = {}
         # Bumped by every DynamoDB call that may change an item: what the query index below is valid for.
         self.dynamodb_epoch = 0
+        # Messages sent to SQS queues: what requests queued (the local stack's polling is not counted).
+        self.sqs_sends: Counter[str] = Counter()
 
     def stamp_mails(self) -> None:
         from moto.ses.models import ses_backends
@@ -103,16 +103,16 @@ def _local(environ: dict[str, Any], start_response: Callable[..., Any], rec: Rec
             if method == "DELETE":
                 rec.dynamodb_calls.clear()
             body = dict(rec.dynamodb_calls)
-    elif path == "/__local__/sqs-sends":
-        with rec.lock:
-            if method == "DELETE":
-                rec.sqs_sends.clear()
-            body = dict(rec.sqs_sends)
     elif path == "/__local__/mails":
         body = rec.mails()
     elif path == "/__local__/s3-writes":
         with rec.lock:
             body = {"count": rec.s3_writes}
+    elif path == "/__local__/sqs-sends":
+        with rec.lock:
+            if method == "DELETE":
+                rec.sqs_sends.clear()
+            body = dict(rec.sqs_sends)
     else:
         start_response("404 Not Found", [("Content-Type", "application/json")])
         return [b'{"message":"Not Found"}']

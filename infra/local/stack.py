@@ -230,9 +230,6 @@ class LocalStack:
                 await asyncio.to_thread(self.aws.reset_counts)
             return 200, await asyncio.to_thread(self.aws.counts)
 
-        async def sends(method: str, path: str, body: bytes) -> tuple[int, Any]:
-            return 200, await asyncio.to_thread(self.aws.sqs_sends, method == "DELETE")
-
         async def stack_info(method: str, path: str, body: bytes) -> tuple[int, Any]:
             return 200, self.info()
 
@@ -248,14 +245,17 @@ class LocalStack:
                 return 500, {"message": str(exc)}
             return 200, {"function": found[0].function, "result": result}
 
+        async def sends(method: str, path: str, body: bytes) -> tuple[int, Any]:
+            return 200, await asyncio.to_thread(self.aws.sqs_sends, method == "DELETE")
+
         return {
             ("GET", "/__local__/mails"): mails,
             ("GET", "/__local__/dynamodb-calls"): calls,
             ("DELETE", "/__local__/dynamodb-calls"): calls,
-            ("GET", "/__local__/sqs-sends"): sends,
-            ("DELETE", "/__local__/sqs-sends"): sends,
             ("GET", "/__local__/stack"): stack_info,
             ("POST", "/__local__/schedules/"): schedule,
+            ("GET", "/__local__/sqs-sends"): sends,
+            ("DELETE", "/__local__/sqs-sends"): sends,
         }
 
     # -- demo data ---------------------------------------------------------------------------------
