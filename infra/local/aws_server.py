@@ -30,11 +30,11 @@ class Recorder:
         self.lock = threading.Lock()
         self.dynamodb_calls: Counter[str] = Counter()
         self.s3_writes = 0
+        # Messages sent to SQS queues: what requests queued (the local stack's polling is not counted).
+        self.sqs_sends: Counter[str] = Counter()
         self.mail_times: dict[str, str] = {}
         # Bumped by every DynamoDB call that may change an item: what the query index below is valid for.
         self.dynamodb_epoch = 0
-        # Messages sent to SQS queues: what requests queued (the local stack's polling is not counted).
-        self.sqs_sends: Counter[str] = Counter()
 
     def stamp_mails(self) -> None:
         from moto.ses.models import ses_backends
