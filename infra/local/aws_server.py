@@ -3,6 +3,13 @@
 It counts DynamoDB calls by operation (so tests assert the cost of a request and that none is a Scan),
 stamps the mails SES accepts (for /__local__/mails) and counts S3 writes (so the stack knows when to look
 for new objects to fire S3 events). None of this is visible to the production code, which only sees AWS.
+
+It also runs DynamoDB calls one at a time. moto's DynamoDB backend is not thread-safe: a TransactWriteItems
+copies the tables' dicts while other requests' threads change them ("dictionary changed size during
+iteration", a 500), and a Query sorts a partition that a Put may grow meanwhile. DynamoDB itself is
+serialisable per item, so one lock around moto's DynamoDB changes nothing a test can observe except that
+local races then show the code's behaviour, not moto's. Other services are left concurrent: an SQS
+long poll must not hold up the requests that would end it.
 """
 
 from __future__ import annotations
@@ -33,6 +40,8 @@ class Recorder:
         self.mail_times: dict[str, str] = {}
         # Bumped by every DynamoDB call that may change an item: what the query index below is valid for.
         self.dynamodb_epoch = 0
+        # Held while moto serves a DynamoDB call (see the module's docstring).
+        self.dynamodb_lock = threading.Lock()
 
     def stamp_mails(self) -> None:
         from moto.ses.models import ses_backends
@@ -75,7 +84,11 @@ def recording_app(app: Any, rec: Recorder) -> Callable[..., Iterable[bytes]]:
                     rec.dynamodb_epoch += 1
         auth = environ.get("HTTP_AUTHORIZATION", "")
         is_s3_write = "/s3/aws4_request" in auth and environ.get("REQUEST_METHOD") in ("PUT", "POST", "DELETE")
-        result = app(environ, start_response)
+        if target.startswith("DynamoDB_"):
+            with rec.dynamodb_lock:
+                result = app(environ, start_response)
+        else:
+            result = app(environ, start_response)
         if target.startswith("DynamoDB_") and target.split(".", 1)[1] not in _READS:
             # Again once the write is applied: a query index built while it ran is stale.
             with rec.lock:
