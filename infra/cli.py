@@ -183,6 +183,11 @@ def summary(report: dict[str, Any]) -> str:
     hidden = len(report["errors"]) - 50
     if hidden > 0 or report["errors_truncated"]:
         lines.append("  … d’autres lignes rejetées : voir le rapport complet (JSON, sur la sortie standard)")
+    warnings = report.get("warnings") or []
+    for warning in warnings[:50]:
+        lines.append(f"  attention, ligne {warning['line']} : {warning['reason']}")
+    if len(warnings) > 50 or report.get("warnings_truncated"):
+        lines.append("  … d’autres avertissements : voir le rapport complet (JSON, sur la sortie standard)")
     return "\n".join(lines)
 
 
