@@ -19,6 +19,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from espace_famille import csvsafe
 from espace_famille.clock import Clock, iso, system_clock
 from espace_famille.dal import catalog
 from espace_famille.importer.reader import FileRejected, Opener, RawRow, read_rows
@@ -69,6 +70,13 @@ class Report:
             self.warnings.append({"line": line, "kind": kind, "field": field_name, "reason": reason})
         else:
             self.warnings_truncated = True
+
+    def as_csv(self) -> str:
+        """Errors and warnings as a CSV for a spreadsheet, formula-looking cells neutralised (csvsafe)."""
+        rows = [(e["line"], "erreur", e["kind"], e["field"], e["reason"]) for e in self.errors]
+        rows += [(w["line"], "avertissement", w["kind"], w["field"], w["reason"]) for w in self.warnings]
+        rows.sort(key=lambda r: int(r[0]))
+        return csvsafe.text(["ligne", "niveau", "type", "champ", "raison"], rows)
 
     def as_json(self) -> dict[str, Any]:
         return {
