@@ -175,6 +175,7 @@ def guard(event: dict[str, Any], check_origin: bool = True) -> DomainError | Non
             json.loads(body)
         except (ValueError, RecursionError):
             return InvalidJson()
+    if _JSON_TYPE.match(headers.get("content-type", "")):
         event["headers"] = {
             **{k: v for k, v in (event.get("headers") or {}).items() if k.lower() != "content-type"},
             "content-type": "application/json",

@@ -90,10 +90,11 @@ def test_validation_message_names_fields_in_french():
     ],
 )
 def test_json_content_types_pass_and_reach_powertools_as_it_expects(content_type):
-    ev = event(body="{}", headers={"content-type": content_type})
-    assert code(ev) is None
-    # Powertools compares the header case-sensitively: it gets the one form it knows.
-    assert [v for k, v in ev["headers"].items() if k.lower() == "content-type"] == ["application/json"]
+    for body in ("{}", None):
+        ev = event(body=body, headers={"content-type": content_type})
+        assert code(ev) is None
+        # Powertools compares the header case-sensitively: it gets the one form it knows.
+        assert [v for k, v in ev["headers"].items() if k.lower() == "content-type"] == ["application/json"]
 
 
 @pytest.mark.parametrize(
