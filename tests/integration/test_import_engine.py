@@ -337,6 +337,19 @@ def test_a_row_rejected_while_applied_does_not_block_its_correction(table, monke
     assert stored(cid, "FIX-1")["amount_cents"] == 1100  # type: ignore[index]
 
 
+def test_the_lines_of_a_corrected_invoice_follow_it_in_the_same_chunk(table):
+    cid = with_parents(table)
+    rows = [
+        {"kind": "invoice", **invoice(cid, "FIXP-1", regie_id="PISCINE", amount="10,00", paid_at=None)},
+        {"kind": "invoice", **invoice(cid, "FIXP-1", amount="10,00", paid_at=None)},
+        {"kind": "invoice_line", **_line(cid, "FIXP-1", 1, "10,00")},
+    ]
+    report = run("corrige.jsonl", jsonl_text(*rows))
+    assert report["counts"] == counts(read=3, created=2, rejected=1)
+    assert [e["line"] for e in report["errors"]] == [1]
+    assert report["warnings"] == []
+
+
 def test_a_line_rejected_while_applied_does_not_block_its_correction(table):
     cid = with_parents(table)
     run("factures.csv", csv_text([invoice(cid, "FIXL-1", amount="10,00")]))

@@ -245,30 +245,30 @@ class Importer:
                 report.reject(raw.line, raw.kind, errors[0][0], reason[:500])
                 continue
             valid.append(_Row(raw.line, raw.kind, record, f"{raw.kind}|{_identity(record)}"))
-        # A row whose identity an earlier row of this chunk holds waits for the next round: it is a
-        # duplicate only if that row is imported.
-        while valid:
-            batch, waiting, held = [], [], set()
-            for row in valid:
-                if row.ident in held:
-                    waiting.append(row)
-                    continue
-                first = seen.first_line(row.ident, row.line)
-                if first is not None:
-                    report.reject(
-                        row.line, row.kind, _identity_field(row.kind), f"en double dans le fichier (déjà ligne {first})"
-                    )
-                    continue
-                held.add(row.ident)
-                batch.append(row)
-            for kind in KINDS:
-                rows = [r for r in batch if r.kind == kind]
-                if rows:
-                    getattr(self, f"_apply_{kind}")(rows, report)
-            for row in batch:
-                if row.rejected:
-                    seen.forget(row.ident)
-            valid = waiting
+        for kind in KINDS:
+            # A row whose identity an earlier row of this chunk holds waits for the next round: it is a
+            # duplicate only if that row is imported. All rounds of a kind come before the next kind, so
+            # that a corrected invoice is there for the lines that follow it.
+            pending = [r for r in valid if r.kind == kind]
+            while pending:
+                batch, waiting, held = [], [], set()
+                for row in pending:
+                    if row.ident in held:
+                        waiting.append(row)
+                        continue
+                    first = seen.first_line(row.ident, row.line)
+                    if first is not None:
+                        reason = f"en double dans le fichier (déjà ligne {first})"
+                        report.reject(row.line, row.kind, _identity_field(row.kind), reason)
+                        continue
+                    held.add(row.ident)
+                    batch.append(row)
+                if batch:
+                    getattr(self, f"_apply_{kind}")(batch, report)
+                for row in batch:
+                    if row.rejected:
+                        seen.forget(row.ident)
+                pending = waiting
         if self.progress is not None:
             self.progress(len(chunk))
 
