@@ -66,3 +66,43 @@ def test_moto_serves_parallel_transactions_and_queries_without_a_fault(table):
     with ThreadPoolExecutor(PARALLEL) as pool:
         faults = [f for f in pool.map(one, range(10 * PARALLEL)) if f]
     assert faults == []
+
+
+def test_a_cancelled_transaction_leaves_nothing_behind(table):
+    """moto backs up only the items a transaction names (aws_server): a cancelled one still rolls back."""
+    ddb = boto3.client("dynamodb", endpoint_url=os.environ["AWS_ENDPOINT_URL"])
+    pk = f"ROLLBACK#{uuid.uuid4().hex}"
+
+    def key(sk: str) -> dict:
+        return {"PK": {"S": pk}, "SK": {"S": sk}}
+
+    before = [{**key("CHECK"), "n": {"N": "1"}}, key("GONE"), {**key("OLD"), "n": {"N": "1"}}]
+    for item in before:
+        ddb.put_item(TableName=table, Item=item)
+    with pytest.raises(ddb.exceptions.TransactionCanceledException):
+        ddb.transact_write_items(
+            TransactItems=[
+                {"Put": {"TableName": table, "Item": key("NEW")}},
+                {
+                    "Update": {
+                        "TableName": table,
+                        "Key": key("OLD"),
+                        "UpdateExpression": "SET n = :two",
+                        "ExpressionAttributeValues": {":two": {"N": "2"}},
+                    }
+                },
+                {"Delete": {"TableName": table, "Key": key("GONE")}},
+                {
+                    "ConditionCheck": {
+                        "TableName": table,
+                        "Key": key("CHECK"),
+                        "ConditionExpression": "n = :nine",
+                        "ExpressionAttributeValues": {":nine": {"N": "9"}},
+                    }
+                },
+            ]
+        )
+    found = ddb.query(TableName=table, KeyConditionExpression="PK = :p", ExpressionAttributeValues={":p": {"S": pk}})[
+        "Items"
+    ]
+    assert found == before
