@@ -11,13 +11,14 @@ export AWS_DEFAULT_REGION ?= eu-west-3
 export PYENV_VERSION ?= 3.11.7:3.12.1:3.13.0
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help venv sam-venv run test lint unit integration packaging build bench requirements clean
+.PHONY: help venv sam-venv run test lint unit integration packaging build bench mutate requirements clean
 
 help:
 	@echo "make run    - the portal with demo data on http://127.0.0.1:$(PORT), PayFiP's emulator on :3001 (PAYFIP_PORT)"
 	@echo "make test   - lint, unit, integration and packaging tests (what CI runs)"
 	@echo "make build  - sam build (in its own venv)"
 	@echo "make bench  - benchmarks; figures go in docs/benchmarks.md"
+	@echo "make mutate - mutation testing of the guarding modules (MUTATE='claims links' for some; slow)"
 
 $(VENV)/.installed: pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) is missing: install Python 3.11 or newer"; exit 1; }
@@ -70,5 +71,10 @@ build: sam-venv
 bench: venv
 	$(PY) -m bench
 
+# Not part of `make test`: one test run per mutant. Edits sources in place while it runs (see docs/testing.md).
+MUTATE ?=
+mutate: venv
+	$(PY) -m tests.mutate $(MUTATE)
+
 clean:
-	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache .local
+	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache .local .mutmut-cache html

@@ -217,8 +217,17 @@ def test_news_newest_first(table):
         + [Collectivite(cid, "Ville")]
     )
     assert [n.published_on for n in news.latest_of(cid, 3)] == ["2026-01-20", "2026-01-12", "2026-01-05"]
+    # Dated after anything else of the module's table: the newest of all collectivités, in order, capped.
+    late = _cid()
+    catalog.put_all([NewsItem(late, f"L{d}", f"2099-02-{d:02d}", "Info", f"T{d}", "Corps") for d in (3, 9, 6)])
+    assert [(n.collectivite_id, n.published_on) for n in news.latest_of_all(2)] == [
+        (late, "2099-02-09"),
+        (late, "2099-02-06"),
+    ]
     everyone = news.latest_of_all(20)
+    assert [n.published_on for n in everyone][:3] == ["2099-02-09", "2099-02-06", "2099-02-03"]
     assert [n.published_on for n in everyone] == sorted((n.published_on for n in everyone), reverse=True)
+    assert {"2026-01-20", "2026-01-12", "2026-01-05", "2026-01-01"} <= {n.published_on for n in everyone}
 
 
 def test_deleting_an_account_keeps_its_payments_without_it(table):

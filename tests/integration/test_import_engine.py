@@ -283,6 +283,23 @@ def test_impossible_dates(table):
     }
 
 
+def test_one_report_line_names_every_bad_field_of_a_row(table):
+    cid = with_parents(table)
+    rows = [invoice(cid, "M-1", amount="-1,00", issued_on="31/02/2017", due_on="2017-02-29")]
+    report = run("factures.csv", csv_text(rows))
+    assert report["counts"] == counts(read=1, rejected=1)
+    [line] = report["errors"]
+    assert line["line"] == 2
+    # The first bad field names the line; the reason lists the others after it, each with its own reason.
+    assert line["reason"].count(" ; ") == 2, line
+    named = [line["field"]] + [part.split(" : ", 1)[0] for part in line["reason"].split(" ; ")[1:]]
+    assert sorted(named) == ["amount", "due_on", "issued_on"], line
+    assert "le montant doit être positif" in line["reason"]
+    assert "date impossible : « 31/02/2017 »" in line["reason"]
+    assert "date impossible : « 2017-02-29 »" in line["reason"]
+    assert stored(cid, "M-1") is None
+
+
 def test_duplicate_references_in_one_file(table):
     cid = with_parents(table)
     rows = [

@@ -1,0 +1,233 @@
+"""The parent's invoice views, detail and hiding, in-process on moto: what an account may see, and only that.
+
+The gateway's own tests (test_invoices.py) cover the same through HTTP; these are fast enough for `make mutate`.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from espace_famille import claims, invoices, links
+from espace_famille.dal import keys
+from espace_famille.dal.table import client, to_ddb
+from espace_famille.errors import NotFound, ValidationFailed
+from espace_famille.importer.engine import Importer
+from espace_famille.model import invoice_id
+from tests.import_support import LINE_COLUMNS, csv_text, invoice, opener, parents, unique_id
+
+pytestmark = pytest.mark.integration
+
+NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+
+
+def _import(name: str, data: str) -> None:
+    report = Importer(clock=lambda: NOW).run(name, opener(data)).as_json()
+    assert report["status"] == "done" and report["counts"]["rejected"] == 0, report
+
+
+def _family(*rows: dict[str, Any]) -> tuple[str, str]:
+    """A collectivité with these invoices, and an account linked to the debtor of the first one's régie."""
+    cid = unique_id("W")
+    _import("parents.jsonl", parents(cid))
+    _import("factures.csv", csv_text([{**r, "collectivite_id": cid} for r in rows]))
+    account = uuid.uuid4().hex
+    _claim(account, cid, rows[0]["reference"])
+    return cid, account
+
+
+def _claim(account: str, cid: str, reference: str) -> dict[str, Any]:
+    key = f"K{reference.replace('-', '')[-8:]}"
+    return claims.claim(account, cid, reference, key, f"10.9.{uuid.uuid4().int % 250}.1", NOW).regie
+
+
+def _iid(cid: str, reference: str) -> str:
+    return invoice_id(cid, reference)
+
+
+def _refs(view: dict[str, Any]) -> list[str]:
+    return [i["reference"] for i in view["invoices"]]
+
+
+def _list(account: str, view: str, limit: int = 50, cursor: str | None = None) -> dict[str, Any]:
+    return invoices.list_invoices(account, view, limit, cursor, NOW)
+
+
+def test_current_view_newest_first_hidden_and_cancelled_out_locked_not_payable(table):
+    cid, account = _family(
+        invoice("", "V-1", issued_on="01/01/2026", amount="10,00"),
+        invoice("", "V-2", issued_on="01/02/2026", amount="20,00"),
+        invoice("", "V-3", issued_on="01/03/2026", amount="30,00"),
+        invoice("", "V-4", issued_on="01/04/2026", amount="40,00", status="annulée"),
+        invoice("", "V-5", issued_on="01/05/2026", amount="50,00", status="payée", paid_at="02/05/2026 10:00"),
+        invoice("", "V-6", issued_on="01/06/2026", amount="60,00", debtor_id="OTHER"),
+        invoice("", "V-7", issued_on="01/07/2026", amount="70,00", regie_id="GARDERIE"),
+    )
+    locked = _iid(cid, "V-3")
+    client().update_item(
+        TableName=table,
+        Key=to_ddb(keys.invoice(locked)),
+        UpdateExpression="SET lock_payment_id = :p, lock_until = :u",
+        ExpressionAttributeValues={":p": {"S": "pay-1"}, ":u": {"S": "2026-03-02T10:00:00.000001Z"}},
+    )
+    view = _list(account, "current")
+    assert _refs(view) == ["V-3", "V-2", "V-1"]
+    assert [i["payable"] for i in view["invoices"]] == [False, True, True]
+    assert view["total_due_cents"] == 3000
+    assert view["next_cursor"] is None
+    first = view["invoices"][0]
+    assert (first["collectivite_name"], first["regie_name"], first["hidden"]) == (f"Ville {cid}", "Cantine", False)
+    # A lock that has run out no longer holds (compared with now, to the microsecond).
+    client().update_item(
+        TableName=table,
+        Key=to_ddb(keys.invoice(locked)),
+        UpdateExpression="SET lock_until = :u",
+        ExpressionAttributeValues={":u": {"S": "2026-03-02T10:00:00.000000Z"}},
+    )
+    assert _list(account, "current")["total_due_cents"] == 6000
+    invoices.set_hidden(account, _iid(cid, "V-2"), True, NOW)
+    view = _list(account, "current")
+    assert _refs(view) == ["V-3", "V-1"] and view["total_due_cents"] == 4000
+    # The garderie needs its own claim; then both régies show.
+    _claim(account, cid, "V-7")
+    assert _refs(_list(account, "current")) == ["V-7", "V-3", "V-1"]
+
+
+def test_hidden_view_shows_only_linked_not_cancelled_hidden_invoices(table):
+    cid, account = _family(
+        invoice("", "H-1", issued_on="01/01/2026"),
+        invoice("", "H-2", issued_on="01/02/2026", status="payée", paid_at="02/02/2026 10:00"),
+        invoice("", "H-3", issued_on="01/03/2026", regie_id="GARDERIE"),
+    )
+    garderie = _claim(account, cid, "H-3")
+    assert _list(account, "hidden")["invoices"] == []
+    for ref in ("H-1", "H-2", "H-3"):
+        invoices.set_hidden(account, _iid(cid, ref), True, NOW)
+    view = _list(account, "hidden")
+    assert _refs(view) == ["H-3", "H-2", "H-1"]
+    assert all(i["hidden"] for i in view["invoices"])
+    assert view["total_due_cents"] == 0 and view["next_cursor"] is None
+    assert _refs(_list(account, "paid")) == []
+    # After an unlink, that régie's hidden invoices leave the hidden view (the flags stay, unseen).
+    links.unlink(account, garderie["link_id"])
+    assert _refs(_list(account, "hidden")) == ["H-2", "H-1"]
+    # A hidden invoice cancelled later leaves it too.
+    _import("factures.csv", csv_text([invoice(cid, "H-1", issued_on="01/01/2026", status="annulée")]))
+    assert _refs(_list(account, "hidden")) == ["H-2"]
+    invoices.set_hidden(account, _iid(cid, "H-2"), False, NOW)
+    assert _refs(_list(account, "hidden")) == []
+    assert _refs(_list(account, "paid")) == ["H-2"]
+
+
+def _paid(ref: str, day: int, **kw: Any) -> dict[str, Any]:
+    return invoice("", ref, issued_on=f"{day:02d}/01/2026", status="payée", paid_at=f"{day:02d}/02/2026 10:00", **kw)
+
+
+def test_paid_view_pages_across_links_with_hidden_ones_skipped(table):
+    rows = [_paid(f"P-{d}", d) for d in range(1, 6)] + [_paid(f"Q-{d}", d, regie_id="GARDERIE") for d in (2, 4, 6)]
+    cid, account = _family(*rows)
+    _claim(account, cid, "Q-2")
+    # The two newest of the cantine hidden: pages must still be full.
+    for ref in ("P-5", "P-4"):
+        invoices.set_hidden(account, _iid(cid, ref), True, NOW)
+    seen: list[str] = []
+    cursor = None
+    for _ in range(10):
+        page = _list(account, "paid", 2, cursor)
+        assert page["total_due_cents"] == 0
+        seen += _refs(page)
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+        assert len(page["invoices"]) == 2
+    assert seen == ["Q-6", "Q-4", "P-3", "Q-2", "P-2", "P-1"]
+    assert _refs(_list(account, "paid", 6)) == seen
+    assert _list(account, "paid", 6)["next_cursor"] is None
+    assert _list(account, "paid", 5)["next_cursor"] is not None
+    # One link, limit 2, its two newest hidden: still two on the first page.
+    only = unique_id("W")
+    _import("parents.jsonl", parents(only))
+    _import("factures.csv", csv_text([{**r, "collectivite_id": only} for r in rows[:4]]))
+    single = uuid.uuid4().hex
+    _claim(single, only, "P-1")
+    for ref in ("P-4", "P-3"):
+        invoices.set_hidden(single, _iid(only, ref), True, NOW)
+    page = _list(single, "paid", 2)
+    assert _refs(page) == ["P-2", "P-1"] and page["next_cursor"] is None
+    assert (
+        page["invoices"][0]["payment_id"] is None and page["invoices"][0]["paid_at"] == "2026-02-02T09:00:00.000000Z"
+    )  # Paris time, stored in UTC
+
+
+def _cursor(data: Any) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+
+
+def test_a_cursor_is_this_accounts_own_or_refused(table):
+    _, account = _family(*[_paid(f"C-{d}", d) for d in range(1, 4)])
+    cursor = _list(account, "paid", 1)["next_cursor"]
+    assert cursor
+    decoded = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    assert _refs(_list(account, "paid", 1, cursor)) == ["C-2"]
+    other = uuid.uuid4().hex
+    for bad in (
+        _cursor({**decoded, "sk": "O#2026-01-01#X"}),
+        _cursor({**decoded, "sk": 1}),
+        _cursor({**decoded, "link": "a" * 26}),
+        _cursor({**decoded, "link": 1}),
+        _cursor({**decoded, "extra": 1}),
+        _cursor({"sk": decoded["sk"]}),
+        _cursor([1, 2]),
+        "%%%",
+        cursor[:-3],
+        cursor + "A" * (513 - len(cursor)),
+    ):
+        with pytest.raises(ValidationFailed):
+            _list(account, "paid", 1, bad)
+    with pytest.raises(ValidationFailed):
+        _list(other, "paid", 1, cursor)
+    # 512 characters is the most a cursor may have: JSON whitespace pads a good one to exactly that.
+    raw = json.dumps(decoded, separators=(",", ":"))
+    raw = raw[:-1] + " " * (384 - len(raw)) + "}"
+    padded = base64.urlsafe_b64encode(raw.encode()).decode()
+    assert len(padded) == 512
+    assert _refs(_list(account, "paid", 1, padded)) == ["C-2"]
+
+
+def test_detail_and_hiding_only_for_a_linked_not_cancelled_invoice(table):
+    cid, account = _family(
+        invoice("", "D-1"),
+        invoice("", "D-2", status="annulée"),
+        invoice("", "D-3", debtor_id="OTHER"),
+    )
+    _import(
+        "lignes.csv",
+        csv_text(
+            [{"collectivite_id": cid, "reference": "D-1", "line_no": 1, "label": "Repas", "quantity": 7,
+              "unit_price": "3,35", "amount": "23,45"}],
+            LINE_COLUMNS,
+        ),
+    )  # fmt: skip
+    one = invoices.detail(account, _iid(cid, "D-1"), NOW)
+    assert one["reference"] == "D-1" and one["hidden"] is False and one["payable"] is True
+    assert one["lines"] == [{"label": "Repas", "quantity": 7, "unit_price_cents": 335, "amount_cents": 2345}]
+    invoices.set_hidden(account, _iid(cid, "D-1"), True, NOW)
+    assert invoices.detail(account, _iid(cid, "D-1"), NOW)["hidden"] is True
+    stranger = uuid.uuid4().hex
+    for who, ref in ((account, "D-2"), (account, "D-3"), (stranger, "D-1")):
+        with pytest.raises(NotFound):
+            invoices.detail(who, _iid(cid, ref), NOW)
+        for hidden in (True, False):
+            with pytest.raises(NotFound):
+                invoices.set_hidden(who, _iid(cid, ref), hidden, NOW)
+    for bad in ("x", _iid(cid, "D-1").upper(), _iid(cid, "NONE")):
+        with pytest.raises(NotFound):
+            invoices.detail(account, bad, NOW)
+        with pytest.raises(NotFound):
+            invoices.set_hidden(account, bad, True, NOW)
+    assert _refs(_list(stranger, "hidden")) == []

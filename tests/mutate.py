@@ -1,0 +1,95 @@
+"""`make mutate`: mutation testing (mutmut) of the modules that guard data and money, each against its fast tests.
+
+Usage: python -m tests.mutate [MODULE ...]   (default: all of MODULES, in that order)
+
+mutmut edits the source in place, one mutant at a time, and runs the module's tests: do not run other tests
+in the same checkout meanwhile. Message strings are not mutated (they do not count); everything else is.
+Results accumulate in .mutmut-cache (git-ignored); `.venv/bin/mutmut show ID` prints one mutant.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PKG = "shared/espace_famille"
+PYTEST = f"{sys.executable} -m pytest -x -q -p no:cacheprovider --timeout=120"
+
+# module → (files mutated, tests run against each mutant). The tests run in-process on moto (`table`).
+MODULES: dict[str, tuple[list[str], str]] = {
+    "claims": ([f"{PKG}/claims.py"], "tests/integration/test_guards.py -k 'claim or failure'"),
+    "links": ([f"{PKG}/links.py"], "tests/integration/test_guards.py -k 'unlink or names'"),
+    "ratelimit": ([f"{PKG}/ratelimit.py"], "tests/integration/test_guards.py"),
+    "sessions": ([f"{PKG}/sessions.py"], "tests/unit/test_sessions.py"),
+    "invoices": ([f"{PKG}/invoices.py"], "tests/integration/test_views.py"),
+    "dal": (
+        [f"{PKG}/dal/links.py", f"{PKG}/dal/invoices.py", f"{PKG}/dal/counters.py", f"{PKG}/dal/sessions.py"],
+        "tests/integration/test_dal.py tests/integration/test_guards.py",
+    ),
+}
+
+
+def run(module: str) -> int:
+    paths, tests = MODULES[module]
+    cmd = [
+        sys.executable,
+        "-m",
+        "mutmut",
+        "run",
+        "--paths-to-mutate",
+        ",".join(paths),
+        "--runner",
+        f"{PYTEST} {tests}",
+        "--tests-dir",
+        "tests",
+        "--disable-mutation-types",
+        "string,fstring",
+        "--simple-output",
+        "--no-progress",
+    ]
+    print(f"== {module}: {' '.join(paths)} against {tests}", flush=True)
+    return subprocess.call(cmd, cwd=ROOT)
+
+
+def scores(paths: list[str]) -> list[tuple[str, int, int, list[int]]]:
+    """Per file: mutants tested, killed, and the ids of the survivors (from mutmut's cache)."""
+    db = sqlite3.connect(ROOT / ".mutmut-cache")
+    out = []
+    for path in paths:
+        rows = db.execute(
+            "SELECT m.id, m.status FROM mutant m JOIN line l ON m.line = l.id "
+            "JOIN sourcefile f ON l.sourcefile = f.id WHERE f.filename = ?",
+            (path,),
+        ).fetchall()
+        tested = [(i, s) for i, s in rows if s != "untested"]
+        survivors = [i for i, s in tested if s in ("bad_survived", "bad_timeout")]
+        out.append((path, len(tested), len(tested) - len(survivors), survivors))
+    return out
+
+
+def main(argv: list[str]) -> int:
+    wanted = argv or list(MODULES)
+    unknown = [m for m in wanted if m not in MODULES]
+    if unknown:
+        print(f"unknown module(s): {', '.join(unknown)}; known: {', '.join(MODULES)}")
+        return 2
+    for module in wanted:
+        run(module)
+    print(f"\nMutation score, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, python -m tests.mutate {' '.join(wanted)}")
+    print("| file | mutants | killed | score | surviving ids |")
+    print("|---|---:|---:|---:|---|")
+    failed = 0
+    for module in wanted:
+        for path, tested, killed, survivors in scores(MODULES[module][0]):
+            score = f"{100 * killed / tested:.0f} %" if tested else "-"
+            print(f"| {path} | {tested} | {killed} | {score} | {', '.join(map(str, survivors)) or '-'} |")
+            failed += len(survivors)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
