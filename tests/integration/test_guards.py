@@ -11,7 +11,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from espace_famille import claims, links, ratelimit
-from espace_famille.dal import counters
+from espace_famille.dal import counters, keys
+from espace_famille.dal.table import get
 from espace_famille.dal import links as link_store
 from espace_famille.errors import InvoiceNotFound, NotFound, RateLimited
 from espace_famille.importer.engine import Importer
@@ -96,8 +97,11 @@ def _failures(account: str, ip: str) -> tuple[int, int]:
     "part",
     ["collectivite", "reference", "key", "cancelled", "bad-collectivite", "bad-reference", "bad-key"],
 )
-def test_every_wrong_part_is_not_found_links_nothing_and_counts_one_failure(table, part):
+def test_every_wrong_part_is_not_found_links_nothing_and_counts_one_failure(table, part, monkeypatch):
     cid = _collectivite(invoice("", "B-1"), invoice("", "B-2", status="annulée"))
+    read: list[str] = []
+    real_get = claims.invoice_store.get
+    monkeypatch.setattr(claims.invoice_store, "get", lambda iid: read.append(iid) or real_get(iid))
     account, ip = _ids()
     triple = {
         "collectivite": ("NOWHERE", "B-1", _key("B-1")),
@@ -112,6 +116,8 @@ def test_every_wrong_part_is_not_found_links_nothing_and_counts_one_failure(tabl
         claims.claim(account, *triple, ip, NOW)
     assert link_store.of_account(account) == []
     assert _failures(account, ip) == (1, 1)
+    # A triple that cannot be one (bad characters in any part) is refused without reading the table.
+    assert len(read) == (0 if part.startswith("bad-") else 1)
 
 
 def test_five_failures_per_account_block_even_the_right_triple(table):
@@ -204,6 +210,19 @@ def test_wait_of_the_sliding_window(previous, current, minutes, wait):
     assert (HOUR.wait(previous, current, now) == 0) == (estimate <= 4)
 
 
+@pytest.mark.parametrize(
+    ("previous", "current", "seconds", "wait"),
+    [
+        (5, 0, 719, 1),  # one second before the previous window has slid by 1/5
+        (5, 0, 720, 0),
+        (0, 5, 3599, 721),
+        (3, 3, 1, 2399),  # 2 of the previous 3 must go: at 40 min
+    ],
+)
+def test_wait_to_the_second(previous, current, seconds, wait):
+    assert HOUR.wait(previous, current, NOW + timedelta(seconds=seconds)) == wait
+
+
 def test_limits_as_documented():
     assert (ratelimit.CLAIM_FAILURES_ACCOUNT.count, ratelimit.CLAIM_FAILURES_ACCOUNT.seconds) == (5, 3600)
     assert (ratelimit.CLAIM_FAILURES_IP.count, ratelimit.CLAIM_FAILURES_IP.seconds) == (20, 3600)
@@ -230,6 +249,9 @@ def test_take_counts_until_the_allowance_is_spent_and_record_lives_two_windows(t
     assert refused.value.retry_after == 3600 + 1200
     start = limit.window_start(NOW)
     assert counters.current([(limit.scope, subject, start)]) == {(limit.scope, subject, start): 3}
+    # A counter is read for two windows (this one, then as the previous one): TTL collects it after that.
+    stored = get(keys.rate_counter(limit.scope, subject, start), consistent=True)
+    assert stored is not None and int(stored["ttl"]) == start + 2 * 3600 + 60
     # The next window sees the previous one's count, fading.
     later = NOW + timedelta(hours=1, minutes=20)
     assert ratelimit.allowed(limit, subject, later)

@@ -387,6 +387,7 @@ def test_other_familys_and_malformed_ids_are_404_on_every_route(stack):
         "view=",
         "limit=0",
         "limit=-1",
+        "limit=201",
         "limit=10000",
         "limit=abc",
         "view=paid&cursor=%%%",

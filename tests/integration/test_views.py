@@ -231,3 +231,8 @@ def test_detail_and_hiding_only_for_a_linked_not_cancelled_invoice(table):
         with pytest.raises(NotFound):
             invoices.set_hidden(account, bad, True, NOW)
     assert _refs(_list(stranger, "hidden")) == []
+
+
+def test_page_size_as_documented():
+    """50 a page unless asked, at most 200 (the handler's query model reads these; the gateway tests send them)."""
+    assert (invoices.DEFAULT_LIMIT, invoices.MAX_LIMIT) == (50, 200)

@@ -58,3 +58,15 @@ def test_idle_never_passes_absolute():
     late = times.touched(T0 + ABSOLUTE - timedelta(minutes=1))
     assert late.idle_expires_at == T0 + ABSOLUTE
     assert not late.valid_at(T0 + ABSOLUTE)
+
+
+def test_the_documented_durations():
+    """30 min idle, 12 h at most, the idle deadline slid at most every 5 min: literal, not the constants."""
+    times = SessionTimes.start(T0)
+    assert times.idle_expires_at == datetime(2026, 1, 5, 9, 30, tzinfo=UTC)
+    assert times.absolute_expires_at == datetime(2026, 1, 5, 21, 0, tzinfo=UTC)
+    for minute in range(0, 12 * 60, 25):
+        times = times.touched(T0 + timedelta(minutes=minute))
+    assert times.valid_at(datetime(2026, 1, 5, 20, 59, 59, tzinfo=UTC))
+    assert not times.valid_at(datetime(2026, 1, 5, 21, 0, tzinfo=UTC))
+    assert not times.needs_touch(times.idle_expires_at - timedelta(minutes=30) + timedelta(minutes=4, seconds=59))
