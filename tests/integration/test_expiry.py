@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import threading
 import urllib.request
 from datetime import UTC, datetime, timedelta
 
@@ -12,6 +13,7 @@ import pytest
 
 from espace_famille import accounts, ratelimit
 from espace_famille.authorizer import authorize
+from espace_famille.dal import counters
 from espace_famille.errors import InvalidCredentials, InvalidToken, RateLimited
 from espace_famille.sessions import COOKIE_NAME
 from tests.support import PASSWORD, link_token, unique_email
@@ -269,6 +271,47 @@ def test_login_throttle_window_expires(table):
     assert 0 < blocked.value.retry_after <= 2 * 15 * 60
     later = T0 + timedelta(seconds=blocked.value.retry_after + 61)
     assert accounts.login(email, PASSWORD, "10.0.1.3", later).account.email == email
+
+
+def test_fifty_parallel_reservations_let_exactly_the_limit_through(table):
+    limit = ratelimit.Limit("race-test", 5, timedelta(minutes=15))
+    subject = unique_email()
+    outcomes: list[str] = []
+    lock = threading.Lock()
+
+    def attempt() -> None:
+        try:
+            ratelimit.reserve([(limit, subject)], T0)
+            outcome = "through"
+        except RateLimited:
+            outcome = "refused"
+        with lock:
+            outcomes.append(outcome)
+
+    threads = [threading.Thread(target=attempt) for _ in range(50)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert outcomes.count("through") == 5
+    assert outcomes.count("refused") == 45
+    # Refused attempts were given back: the counter holds the five that went through, and stays shut.
+    start = limit.window_start(T0)
+    assert counters.current([(limit.scope, subject, start)])[(limit.scope, subject, start)] == 5
+    with pytest.raises(RateLimited):
+        ratelimit.reserve([(limit, subject)], T0 + timedelta(minutes=1))
+
+
+def test_a_released_reservation_gives_its_attempt_back(table):
+    limit = ratelimit.Limit("release-test", 2, timedelta(minutes=15))
+    subject = unique_email()
+    for _ in range(10):
+        ratelimit.reserve([(limit, subject)], T0).release()
+    ratelimit.reserve([(limit, subject)], T0)
+    ratelimit.reserve([(limit, subject)], T0)
+    with pytest.raises(RateLimited):
+        ratelimit.reserve([(limit, subject)], T0)
+    assert ratelimit.try_reserve([(limit, subject)], T0) is None
 
 
 def test_rate_limit_windows():
