@@ -169,7 +169,7 @@ def login(email: str, password: str, client_ip: str, now: datetime, device_token
     """
     attempt = ratelimit.reserve(_login_checks(email, device_token, client_ip, now), now)
     _, account = store.by_email(email)
-    if account is None:
+    if account is None or not account.confirmed:
         passwords.burn_verification(password)
         raise InvalidCredentials()
     if not passwords.verify_password(account.password_hash, password):

@@ -197,7 +197,8 @@ def test_pending_sign_up_and_its_confirmation(table):
     # Still the first account id; only the newest token is live; nothing else exists yet.
     assert pointer is not None and pointer["account_id"] == aid and pointer["confirm_token"] == "b" * 64
     assert pointer["confirmed"] is False and account is None
-    assert accounts.find_token("a" * 64)["email"] == email
+    token = accounts.find_token("a" * 64)
+    assert token is not None and token["email"] == email
     new = Account(aid, email, "hash", "Nom", True, "2026-05-04T10:02:00Z")
     assert accounts.confirm_signup("a" * 64, new, "2026-05-04T10:02:00.000000Z") is False  # revoked
     assert accounts.confirm_signup("b" * 64, new, "2026-05-04T10:02:00.000000Z") is True
