@@ -127,7 +127,7 @@ def confirm_account(token: str, password: str, display_name: str, now: datetime)
     )
     if not store.confirm_signup(sessions.token_hash(token), account, iso(now)):
         raise InvalidToken()
-    return _open_session(account, None, now)
+    return _open_session(account, False, now)
 
 
 def _token(token: str, purpose: str, now: datetime) -> dict[str, Any]:
@@ -151,13 +151,18 @@ def _trusted_device(device_token: str | None, email_subject: str, now: datetime)
     return device_hash
 
 
-def _login_checks(email: str, device_token: str | None, client_ip: str, now: datetime) -> list[ratelimit.Check]:
-    """Whose allowance a password guess spends: the trusted browser's own, else the address's and the IP's."""
+def _login_checks(
+    email: str, device_token: str | None, client_ip: str, now: datetime
+) -> tuple[list[ratelimit.Check], bool]:
+    """Whose allowance a password guess spends: the trusted browser's own, else the address's and the IP's.
+
+    Also says whether the browser is trusted for this address.
+    """
     email_subject = ratelimit.subject_of_email(email)
     device_hash = _trusted_device(device_token, email_subject, now)
     if device_hash is not None:
-        return [(ratelimit.LOGIN_FAILURES_DEVICE, device_hash[:32])]
-    return [(ratelimit.LOGIN_FAILURES_ACCOUNT, email_subject), (ratelimit.LOGIN_FAILURES_IP, client_ip)]
+        return [(ratelimit.LOGIN_FAILURES_DEVICE, device_hash[:32])], True
+    return [(ratelimit.LOGIN_FAILURES_ACCOUNT, email_subject), (ratelimit.LOGIN_FAILURES_IP, client_ip)], False
 
 
 def login(email: str, password: str, client_ip: str, now: datetime, device_token: str | None = None) -> LoggedIn:
@@ -167,7 +172,8 @@ def login(email: str, password: str, client_ip: str, now: datetime, device_token
     of parallel guesses gets more argon2 checks than the limit. An address that is unknown, or not yet
     confirmed (it has no password), costs the same reads and one decoy verification.
     """
-    attempt = ratelimit.reserve(_login_checks(email, device_token, client_ip, now), now)
+    checks, trusted = _login_checks(email, device_token, client_ip, now)
+    attempt = ratelimit.reserve(checks, now)
     _, account = store.by_email(email)
     if account is None or not account.confirmed:
         passwords.burn_verification(password)
@@ -177,18 +183,22 @@ def login(email: str, password: str, client_ip: str, now: datetime, device_token
     attempt.release()
     if passwords.needs_rehash(account.password_hash):
         store.set_password(account.account_id, passwords.hash_password(password), revoke_tokens=False)
-    return _open_session(account, device_token, now)
+    return _open_session(account, trusted, now)
 
 
-def _open_session(account: Account, device_token: str | None, now: datetime) -> LoggedIn:
+def _open_session(account: Account, trusted: bool, now: datetime) -> LoggedIn:
+    """A new session, and a device cookie for a browser that has no live one for this account."""
     token = sessions.new_token()
     session_store.create(sessions.token_hash(token), account.account_id, sessions.SessionTimes.start(now))
-    email_subject = ratelimit.subject_of_email(account.email)
-    if _trusted_device(device_token, email_subject, now) is not None:
+    if trusted:
         return LoggedIn(account, token)
     device = sessions.new_token()
     session_store.create_device(
-        sessions.token_hash(device), account.account_id, email_subject, now, now + sessions.DEVICE_LIFETIME
+        sessions.token_hash(device),
+        account.account_id,
+        ratelimit.subject_of_email(account.email),
+        now,
+        now + sessions.DEVICE_LIFETIME,
     )
     return LoggedIn(account, token, device)
 
@@ -247,7 +257,7 @@ def confirm_password_reset(token: str, new_password: str, now: datetime) -> None
 
 def _check_password(account: Account, password: str, client_ip: str, device_token: str | None, now: datetime) -> None:
     """Proves the session's owner knows the password, throttled like a login (same counters)."""
-    attempt = ratelimit.reserve(_login_checks(account.email, device_token, client_ip, now), now)
+    attempt = ratelimit.reserve(_login_checks(account.email, device_token, client_ip, now)[0], now)
     if not passwords.verify_password(account.password_hash, password):
         raise InvalidCredentials()
     attempt.release()

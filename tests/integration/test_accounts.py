@@ -471,7 +471,8 @@ def test_password_change_keeps_this_session_and_revokes_others(stack):
     assert laptop.post("/api/session", json={"email": email, "password": PASSWORD}).status_code == 200
 
     wrong = parent.post(
-        "/api/me/password", json={"current_password": "pas le bon mot de passe", "new_password": "x" * 20}
+        "/api/me/password",
+        json={"current_password": "pas le bon mot de passe", "new_password": "cheval agrafe pile correcte"},
     )
     assert wrong.status_code == 401
     assert wrong.json()["error"] == "invalid_credentials"
