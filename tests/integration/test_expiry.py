@@ -215,6 +215,21 @@ def test_wrong_passwords_at_password_change_and_deletion_count_toward_the_login_
         accounts.delete_account(aid, PASSWORD, "10.0.4.5", T0 + timedelta(minutes=1))
 
 
+def test_right_passwords_do_not_count_toward_the_login_throttle(table):
+    email = _confirmed_account(table)
+    # Ten logins from ten new browsers at the same minute: only failures count.
+    for n in range(10):
+        session = accounts.login(email, PASSWORD, f"10.0.9.{n}", T0)
+    aid = session.account.account_id
+    passwords = [PASSWORD, "cheval agrafe pile correcte"]
+    for n in range(6):
+        accounts.change_password(aid, passwords[n % 2], passwords[(n + 1) % 2], None, "10.0.9.20", T0)
+    for n in range(4):
+        with pytest.raises(InvalidCredentials):
+            accounts.login(email, "mauvais mot de passe", f"10.0.9.{30 + n}", T0)
+    assert accounts.login(email, PASSWORD, "10.0.9.40", T0)
+
+
 def test_a_completed_reset_lifts_the_login_limit(table):
     email = _confirmed_account(table)
     for n in range(5):
