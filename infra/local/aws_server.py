@@ -60,6 +60,7 @@ class Recorder:
         self.lock = threading.Lock()
         self.dynamodb_calls: Counter[str] = Counter()
         self.aws_calls: list[dict[str, str]] = []
+        self.dynamodb_lock = threading.Lock()
         self.s3_writes = 0
         self.mail_times: dict[str, str] = {}
         # Bumped by every DynamoDB call that may change an item: what the query index below is valid for.
@@ -110,7 +111,13 @@ def recording_app(app: Any, rec: Recorder) -> Callable[..., Iterable[bytes]]:
                     rec.dynamodb_epoch += 1
         auth = environ.get("HTTP_AUTHORIZATION", "")
         is_s3_write = "/s3/aws4_request" in auth and environ.get("REQUEST_METHOD") in ("PUT", "POST", "DELETE")
-        result = app(environ, start_response)
+        if target.startswith("DynamoDB_"):
+            # moto's DynamoDB is not safe under concurrency (an ADD can be lost, a transaction can see a
+            # dict change size): one call at a time, as DynamoDB's own per-item atomicity guarantees.
+            with rec.dynamodb_lock:
+                result = app(environ, start_response)
+        else:
+            result = app(environ, start_response)
         if target.startswith("DynamoDB_") and target.split(".", 1)[1] not in _READS:
             # Again once the write is applied: a query index built while it ran is stale.
             with rec.lock:
