@@ -112,8 +112,9 @@ def recording_app(app: Any, rec: Recorder) -> Callable[..., Iterable[bytes]]:
         auth = environ.get("HTTP_AUTHORIZATION", "")
         is_s3_write = "/s3/aws4_request" in auth and environ.get("REQUEST_METHOD") in ("PUT", "POST", "DELETE")
         if target.startswith("DynamoDB_"):
-            # moto's DynamoDB is not safe under concurrency (an ADD can be lost, a transaction can see a
-            # dict change size): one call at a time, as DynamoDB's own per-item atomicity guarantees.
+            # moto's DynamoDB is not safe under concurrency (two parallel ADDs can return the same count):
+            # one call at a time, which DynamoDB's own per-item atomicity makes no stricter than AWS. Each
+            # is short (see light_transactions), so none waits past the SDK's timeouts.
             with rec.dynamodb_lock:
                 result = app(environ, start_response)
         else:
@@ -222,6 +223,59 @@ def index_moto_queries(rec: Recorder) -> None:
     Table.query = query  # type: ignore[method-assign]
 
 
+def light_transactions() -> None:
+    """Makes moto's TransactWriteItems snapshot only the items it touches.
+
+    moto deep-copies every table a transaction names before running it, and puts the copy back when the
+    transaction fails: the cost grows with the table (every local request slows down as tests fill it),
+    and a deep copy made while another thread writes fails ("dictionary changed size during iteration").
+    Here the copy is of the transaction's own items, put back one by one when it fails; the outcome is
+    the same.
+    """
+    import copy
+
+    import moto.dynamodb.models as models
+    from moto.dynamodb.models.table import Table
+
+    class _KeepTables:
+        @staticmethod
+        def deepcopy(value: Any, memo: dict[int, Any] | None = None) -> Any:
+            return value if isinstance(value, Table) else copy.deepcopy(value, memo)
+
+    models.copy = _KeepTables  # type: ignore[assignment]
+    original = models.DynamoDBBackend.transact_write_items
+
+    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+        saved = []
+        for entry in transact_items:
+            _, op = next(iter(entry.items()))
+            table = self.tables.get(op.get("TableName"))
+            if table is None:
+                continue
+            if "Item" in op:
+                key = {table.hash_key_attr: op["Item"][table.hash_key_attr]}
+                if table.range_key_attr is not None:
+                    key[table.range_key_attr] = op["Item"][table.range_key_attr]
+            else:
+                key = op.get("Key")
+            try:
+                current = self.get_item(op["TableName"], key)
+            except Exception:  # noqa: S112 - a bad key fails the transaction itself, with moto's own error
+                continue
+            saved.append((table, key, copy.deepcopy(current.to_json()["Attributes"]) if current else None))
+        try:
+            original(self, transact_items)
+        except Exception:
+            for table, key, attrs in reversed(saved):
+                hash_value, range_value = self.get_keys_value(table, key)
+                table.delete_item(hash_value, range_value)
+                if attrs is not None:
+                    table.put_item(attrs)
+            raise
+
+    models.DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+
+
 def serialize_items_directly() -> None:
     """Answers item reads with json.dumps instead of moto's generic shape-driven serializer.
 
@@ -253,6 +307,7 @@ def main() -> None:
     rec = Recorder()
     index_moto_queries(rec)
     serialize_items_directly()
+    light_transactions()
     app = DomainDispatcherApplication(create_backend_app)
     server = make_server(
         "127.0.0.1", args.port, recording_app(app, rec), threaded=True, request_handler=MotoRequestHandler

@@ -201,6 +201,8 @@ def test_pending_sign_up_and_its_confirmation(table):
     assert token is not None and token["email"] == email
     new = Account(aid, email, "hash", "Nom", True, "2026-05-04T10:02:00Z")
     assert accounts.confirm_signup("a" * 64, new, "2026-05-04T10:02:00.000000Z") is False  # revoked
+    # The failed transaction changed nothing, not even the token it had deleted before its condition failed.
+    assert accounts.find_token("a" * 64) is not None
     assert accounts.confirm_signup("b" * 64, new, "2026-05-04T10:02:00.000000Z") is True
     assert accounts.confirm_signup("b" * 64, new, "2026-05-04T10:02:00.000000Z") is False  # used
     assert accounts.by_email(email)[1] == new
