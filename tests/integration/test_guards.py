@@ -12,8 +12,8 @@ import pytest
 
 from espace_famille import claims, links, ratelimit
 from espace_famille.dal import counters, keys
-from espace_famille.dal.table import get
 from espace_famille.dal import links as link_store
+from espace_famille.dal.table import get
 from espace_famille.errors import InvoiceNotFound, NotFound, RateLimited
 from espace_famille.importer.engine import Importer
 from espace_famille.model import link_id
@@ -231,37 +231,58 @@ def test_limits_as_documented():
     assert (ratelimit.ACCOUNT_CREATIONS_IP.count, ratelimit.ACCOUNT_CREATIONS_IP.seconds) == (10, 3600)
     assert (ratelimit.RESET_REQUESTS_IP.count, ratelimit.RESET_REQUESTS_IP.seconds) == (10, 3600)
     assert (ratelimit.RESET_MAILS_EMAIL.count, ratelimit.RESET_MAILS_EMAIL.seconds) == (3, 3600)
-    assert len({lim.scope for lim in vars(ratelimit).values() if isinstance(lim, Limit)}) == 7
+    assert (ratelimit.LOGIN_FAILURES_DEVICE.count, ratelimit.LOGIN_FAILURES_DEVICE.seconds) == (5, 900)
+    assert (ratelimit.SIGNUP_MAILS_EMAIL.count, ratelimit.SIGNUP_MAILS_EMAIL.seconds) == (3, 3600)
+    assert len({lim.scope for lim in vars(ratelimit).values() if isinstance(lim, Limit)}) == 9
     assert ratelimit.subject_of_email("a@b.fr") == ratelimit.subject_of_email("a@b.fr")
     assert len(ratelimit.subject_of_email("a@b.fr")) == 32
     assert ratelimit.subject_of_email("a@b.fr") != ratelimit.subject_of_email("a@b.fs")
 
 
-def test_take_counts_until_the_allowance_is_spent_and_record_lives_two_windows(table):
+def _count(limit: Limit, subject: str, start: int) -> int:
+    return counters.current([(limit.scope, subject, start)])[(limit.scope, subject, start)]
+
+
+def test_reservations_count_first_give_back_refusals_and_live_two_windows(table):
     subject = uuid.uuid4().hex
     limit = Limit(f"take-{subject[:6]}", 3, timedelta(hours=1))
+    start = limit.window_start(NOW)
     for _ in range(3):
-        assert ratelimit.allowed(limit, subject, NOW)
         ratelimit.take(limit, subject, NOW)
-    assert not ratelimit.allowed(limit, subject, NOW)
     with pytest.raises(RateLimited) as refused:
         ratelimit.take(limit, subject, NOW)
     assert refused.value.retry_after == 3600 + 1200
-    start = limit.window_start(NOW)
-    assert counters.current([(limit.scope, subject, start)]) == {(limit.scope, subject, start): 3}
+    assert ratelimit.try_reserve([(limit, subject)], NOW) is None
+    # Refused attempts were given back: hammering does not prolong the wait.
+    assert _count(limit, subject, start) == 3
     # A counter is read for two windows (this one, then as the previous one): TTL collects it after that.
     stored = get(keys.rate_counter(limit.scope, subject, start), consistent=True)
     assert stored is not None and int(stored["ttl"]) == start + 2 * 3600 + 60
-    # The next window sees the previous one's count, fading.
-    later = NOW + timedelta(hours=1, minutes=20)
-    assert ratelimit.allowed(limit, subject, later)
-    assert not ratelimit.allowed(limit, subject, NOW + timedelta(hours=1, minutes=19))
-    # Several checks: the longest wait wins, each read from its own counters.
+    # Several checks: the longest wait wins, each read from its own counters, and every one is given back.
     other = Limit(f"other-{subject[:6]}", 1, timedelta(minutes=15))
-    ratelimit.record(other, subject, NOW)
+    ratelimit.take(other, subject, NOW)
     with pytest.raises(RateLimited) as both:
-        ratelimit.ensure_allowed([(other, subject), (limit, subject)], NOW)
+        ratelimit.reserve([(other, subject), (limit, subject)], NOW)
     assert both.value.retry_after == 3600 + 1200
     with pytest.raises(RateLimited) as short:
-        ratelimit.ensure_allowed([(other, subject), (limit, "someone-else")], NOW)
+        ratelimit.reserve([(other, subject), (limit, "someone-else")], NOW)
     assert short.value.retry_after == 900 + 900
+    assert (_count(other, subject, start), _count(limit, subject, start), _count(limit, "someone-else", start)) == (
+        1,
+        3,
+        0,
+    )
+    # The next window sees the previous one's count, fading: 3 × 41/60 > 2 at 1 h 19, 3 × 40/60 = 2 at 1 h 20.
+    with pytest.raises(RateLimited):
+        ratelimit.take(limit, subject, NOW + timedelta(hours=1, minutes=19))
+    assert _count(limit, subject, start + 3600) == 0
+    kept = ratelimit.reserve([(limit, subject)], NOW + timedelta(hours=1, minutes=20))
+    assert _count(limit, subject, start + 3600) == 1
+    # A success gives its attempt back, once.
+    kept.release()
+    kept.release()
+    assert _count(limit, subject, start + 3600) == 0
+    # Lifting forgets this window and the previous one.
+    ratelimit.take(limit, subject, NOW + timedelta(hours=1, minutes=20))
+    ratelimit.lift(limit, subject, NOW + timedelta(hours=1, minutes=20))
+    assert (_count(limit, subject, start), _count(limit, subject, start + 3600)) == (0, 0)
