@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -101,7 +102,12 @@ def test_every_wrong_part_is_not_found_links_nothing_and_counts_one_failure(tabl
     cid = _collectivite(invoice("", "B-1"), invoice("", "B-2", status="annulée"))
     read: list[str] = []
     real_get = claims.invoice_store.get
-    monkeypatch.setattr(claims.invoice_store, "get", lambda iid: read.append(iid) or real_get(iid))
+
+    def spied_get(iid: str) -> Any:
+        read.append(iid)
+        return real_get(iid)
+
+    monkeypatch.setattr(claims.invoice_store, "get", spied_get)
     account, ip = _ids()
     triple = {
         "collectivite": ("NOWHERE", "B-1", _key("B-1")),
