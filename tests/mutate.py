@@ -1,6 +1,7 @@
 """`make mutate`: mutation testing (mutmut) of the modules that guard data and money, each against its fast tests.
 
-Usage: python -m tests.mutate [MODULE ...]   (default: all of MODULES, in that order)
+Usage: python -m tests.mutate [--report] [MODULE ...]   (default: all of MODULES, in that order;
+--report prints the table of what .mutmut-cache holds without running anything)
 
 mutmut edits the source in place, one mutant at a time, and runs the module's tests: do not run other tests
 in the same checkout meanwhile. Message strings are not mutated (they do not count); everything else is.
@@ -26,6 +27,7 @@ MODULES: dict[str, tuple[list[str], str]] = {
     "ratelimit": ([f"{PKG}/ratelimit.py"], "tests/integration/test_guards.py"),
     "sessions": ([f"{PKG}/sessions.py"], "tests/unit/test_sessions.py"),
     "invoices": ([f"{PKG}/invoices.py"], "tests/integration/test_views.py"),
+    "accounts": ([f"{PKG}/accounts.py"], "tests/integration/test_expiry.py"),
     "dal": (
         [f"{PKG}/dal/links.py", f"{PKG}/dal/invoices.py", f"{PKG}/dal/counters.py", f"{PKG}/dal/sessions.py"],
         "tests/integration/test_dal.py tests/integration/test_guards.py",
@@ -72,12 +74,14 @@ def scores(paths: list[str]) -> list[tuple[str, int, int, list[int]]]:
 
 
 def main(argv: list[str]) -> int:
+    report_only = "--report" in argv
+    argv = [a for a in argv if a != "--report"]
     wanted = argv or list(MODULES)
     unknown = [m for m in wanted if m not in MODULES]
     if unknown:
         print(f"unknown module(s): {', '.join(unknown)}; known: {', '.join(MODULES)}")
         return 2
-    for module in wanted:
+    for module in wanted if not report_only else []:
         run(module)
     print(f"\nMutation score, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, python -m tests.mutate {' '.join(wanted)}")
     print("| file | mutants | killed | score | surviving ids |")

@@ -161,18 +161,30 @@ def test_four_failures_per_account_still_allow_the_fifth_attempt(table):
 
 
 # -- links -----------------------------------------------------------------------------------------------
-def test_unlink_only_ones_own_link_with_a_well_formed_id(table):
+def test_unlink_only_ones_own_link_with_a_well_formed_id(table, monkeypatch):
     cid = _collectivite(invoice("", "F-1"), invoice("", "F-2", regie_id="GARDERIE", debtor_id="AARON"))
+    deletes: list[str] = []
+    real_delete = link_store.delete
+
+    def spied_delete(account_id: str, link_id: str) -> bool:
+        deletes.append(link_id)
+        return real_delete(account_id, link_id)
+
+    monkeypatch.setattr(link_store, "delete", spied_delete)
     account, ip = _ids()
     stranger, _ = _ids()
     garderie = claims.claim(account, cid, "F-2", _key("F-2"), ip, NOW).regie
     cantine = claims.claim(account, cid, "F-1", _key("F-1"), ip, NOW).regie
     # Sorted by collectivité, régie, debtor: CANTINE before GARDERIE whatever the order of the claims.
-    assert [r["regie_id"] for r in links.regies(account)] == ["CANTINE", "GARDERIE"]
+    assert [(r["regie_id"], r["regie_name"], r["collectivite_name"]) for r in links.regies(account)] == [
+        ("CANTINE", "Cantine", f"Ville {cid}"),
+        ("GARDERIE", "Garderie", f"Ville {cid}"),
+    ]
     assert links.regies(stranger) == []
     for bad in (cantine["link_id"].upper(), "x", cantine["link_id"] + "a", "../" + cantine["link_id"][3:]):
         with pytest.raises(NotFound):
             links.unlink(account, bad)
+    assert deletes == []  # an id that cannot be one never reaches the table
     with pytest.raises(NotFound):
         links.unlink(stranger, cantine["link_id"])
     links.unlink(account, cantine["link_id"])
@@ -181,9 +193,15 @@ def test_unlink_only_ones_own_link_with_a_well_formed_id(table):
         links.unlink(account, cantine["link_id"])
 
 
-def test_names_of_no_link_reads_nothing(table):
-    assert links.names([]).collectivite_name("X") == links.names([]).collectivite_name("X")
+def test_names_of_no_link_reads_nothing(table, monkeypatch):
+    looked_up: list[object] = []
+
+    def spied_lookup(**kw: object) -> None:
+        looked_up.append(kw)
+
+    monkeypatch.setattr(links.catalog, "lookup", spied_lookup)
     assert links.describe([]) == []
+    assert looked_up == []
 
 
 # -- the sliding window's arithmetic ------------------------------------------------------------------

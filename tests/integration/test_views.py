@@ -236,3 +236,48 @@ def test_detail_and_hiding_only_for_a_linked_not_cancelled_invoice(table):
 def test_page_size_as_documented():
     """50 a page unless asked, at most 200 (the handler's query model reads these; the gateway tests send them)."""
     assert (invoices.DEFAULT_LIMIT, invoices.MAX_LIMIT) == (50, 200)
+
+
+def test_paid_pages_keep_ties_across_collectivites_and_read_a_bounded_page(table, monkeypatch):
+    """The same reference on the same day in two collectivités: the same sort key, ordered by link id."""
+    account = uuid.uuid4().hex
+    for _ in range(2):
+        cid = unique_id("W")
+        _import("parents.jsonl", parents(cid))
+        _import("factures.csv", csv_text([{**_paid("T-1", 5), "collectivite_id": cid}]))
+        _claim(account, cid, "T-1")
+    limits: list[int] = []
+    real_page = invoices.store.paid_page
+
+    def spied_page(*args: Any) -> Any:
+        limits.append(args[-1])
+        return real_page(*args)
+
+    monkeypatch.setattr(invoices.store, "paid_page", spied_page)
+    first = _list(account, "paid", 1)
+    second = _list(account, "paid", 1, first["next_cursor"])
+    assert [i["reference"] for i in first["invoices"] + second["invoices"]] == ["T-1", "T-1"]
+    assert first["invoices"][0]["id"] != second["invoices"][0]["id"]
+    assert second["next_cursor"] is None
+    assert not any(i["hidden"] for i in first["invoices"] + second["invoices"])
+    # One more than the page per link (to know whether another page follows), plus the account's hidden ones.
+    assert limits == [2, 2, 2, 2]
+    invoices.set_hidden(account, first["invoices"][0]["id"], True, NOW)
+    limits.clear()
+    assert len(_list(account, "paid", 1)["invoices"]) == 1
+    assert limits == [3, 3]
+
+
+def test_cursors_of_every_length_are_read(table):
+    """Cursors go without base64's padding: each length is padded back correctly."""
+    _, account = _family(*[_paid(f"L-{d}", d) for d in range(1, 4)])
+    cursor = _list(account, "paid", 1)["next_cursor"]
+    decoded = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    compact = json.dumps(decoded, separators=(",", ":"))
+    lengths = set()
+    for spaces in range(6):
+        raw = compact[:-1] + " " * spaces + "}"
+        padded = base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+        lengths.add(len(padded) % 4)
+        assert _refs(_list(account, "paid", 1, padded)) == ["L-2"], spaces
+    assert lengths == {0, 2, 3}

@@ -84,3 +84,7 @@ def test_the_documented_durations():
     assert times.valid_at(datetime(2026, 1, 5, 20, 59, 59, tzinfo=UTC))
     assert not times.valid_at(datetime(2026, 1, 5, 21, 0, tzinfo=UTC))
     assert not times.needs_touch(times.idle_expires_at - timedelta(minutes=30) + timedelta(minutes=4, seconds=59))
+
+
+def test_a_device_cookie_lives_180_days():
+    assert sessions.DEVICE_LIFETIME.total_seconds() == 180 * 24 * 3600
