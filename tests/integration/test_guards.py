@@ -282,6 +282,10 @@ def test_reservations_count_first_give_back_refusals_and_live_two_windows(table)
     # A counter is read for two windows (this one, then as the previous one): TTL collects it after that.
     stored = get(keys.rate_counter(limit.scope, subject, start), consistent=True)
     assert stored is not None and int(stored["ttl"]) == start + 2 * 3600 + 60
+    fresh = uuid.uuid4().hex
+    ratelimit.reserve([(limit, fresh)], NOW)  # counted, never given back: the reservation set the TTL
+    stored = get(keys.rate_counter(limit.scope, fresh, start), consistent=True)
+    assert stored is not None and int(stored["ttl"]) == start + 2 * 3600 + 60
     # Several checks: the longest wait wins, each read from its own counters, and every one is given back.
     other = Limit(f"other-{subject[:6]}", 1, timedelta(minutes=15))
     ratelimit.take(other, subject, NOW)
