@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any, Protocol
 
+from espace_famille import mail
 from espace_famille.clock import PARIS, iso, parse_iso
 from espace_famille.dal import catalog, keys
 from espace_famille.dal import payments as store
@@ -101,7 +102,7 @@ class Provider(Protocol):
 
 # The receipt: (payment, the fields its paid result sets) -> the transaction elements written with that result,
 # and what to do once it committed.
-Receipt = Callable[[Payment, dict[str, Any]], tuple[list[dict[str, Any]], Callable[[], None]]]
+Receipt = Callable[[Payment, dict[str, Any], datetime], tuple[list[dict[str, Any]], Callable[[], None]]]
 
 
 # -- initiation ------------------------------------------------------------------------------------------
@@ -337,7 +338,7 @@ def apply(
         extra: list[dict[str, Any]] = []
         after: Callable[[], None] | None = None
         if todo.to_status == "paid" and receipt is not None:
-            extra, after = receipt(current, todo.fields)
+            extra, after = receipt(current, todo.fields, now)
         try:
             store.settle(
                 current,
@@ -500,5 +501,14 @@ def receipt_text(payment: Payment, paid_at_iso: str, transaction_number: str) ->
     return f"Paiement enregistré — {payment.regie_name}", "\n".join(lines)
 
 
-# Set once the mail outbox exists: the receipt written in the transaction that applies a paid result.
-mail_receipt: Receipt | None = None
+def mail_receipt(
+    payment: Payment, fields: dict[str, Any], now: datetime
+) -> tuple[list[dict[str, Any]], Callable[[], None]]:
+    """The receipt as an outbox mail: stored by the transaction that marks the payment paid, queued after it.
+
+    Its id is the payment's, so a receipt can exist only once whatever the number of notifications.
+    """
+    subject, text = receipt_text(payment, fields["paid_at"], fields.get("transaction_number", ""))
+    mail_id = f"receipt-{payment.payment_id}"
+    element = mail.outbox_put(mail_id, payment.email, subject, text, now)
+    return [element], lambda: mail.release(mail_id, payment.email, subject, text)

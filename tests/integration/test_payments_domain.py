@@ -9,7 +9,7 @@ import pytest
 
 from espace_famille import invoices, payments
 from espace_famille.clock import iso
-from espace_famille.dal import catalog, keys
+from espace_famille.dal import catalog, keys, outbox
 from espace_famille.dal import payments as store
 from espace_famille.dal.table import get
 from espace_famille.errors import NotFound, ValidationFailed
@@ -273,13 +273,16 @@ def test_the_receipt_is_written_with_the_paid_result_only(table):
     provider.settle(_payment(pid).provider_ref or "", "P", T0)
     sent: list[str] = []
 
-    def receipt(payment, fields):
-        return [], lambda: sent.append(payment.payment_id)
+    def receipt(payment, fields, now):
+        elements, release = payments.mail_receipt(payment, fields, now)
+        return elements, lambda: (sent.append(payment.payment_id), release())
 
     idop = _payment(pid).provider_ref or ""
     for _ in range(5):
         payments.notified({"idop": idop}, provider, T0, receipt)
     assert sent == [pid]
+    stored = outbox.get(f"receipt-{pid}")
+    assert stored is not None and stored["to"] == "parent@example.org" and "23,00 €" in stored["text"]
     subject, text = payments.receipt_text(_payment(pid), "2026-09-15T08:03:00.000000Z", "112233")
     assert "Restauration scolaire" in subject
     assert "23,00 €" in text and "15/09/2026 à 10:03" in text and "112233" in text
