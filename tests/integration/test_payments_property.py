@@ -8,6 +8,8 @@ PayFiP's rule that a payment page is only usable during the idop's 15 minutes.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -93,11 +95,9 @@ class PaymentsMachine(RuleBasedStateMachine):
     def provider_flaps(self) -> None:
         self.provider.down = not self.provider.down
 
-    def _tolerant(self, call: object) -> None:
-        try:
-            call()  # type: ignore[operator]
-        except (DomainError, payments.ProviderUnavailable):
-            pass
+    def _tolerant(self, call: Callable[[], object]) -> None:
+        with contextlib.suppress(DomainError, payments.ProviderUnavailable):
+            call()
 
     def _invoice(self, invoice_id: str) -> Invoice:
         found = catalog.lookup(invoices=[invoice_id], consistent=True).invoice(invoice_id)
