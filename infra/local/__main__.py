@@ -15,8 +15,8 @@ from infra.local.stack import ROOT, LocalStack, StackConfig
 STATE_FILE = ROOT / ".local" / "stack.json"
 
 
-async def serve(port: int, state_file: Path) -> None:
-    stack = LocalStack(StackConfig(port=port, run_schedules=True))
+async def serve(port: int, payfip_port: int, state_file: Path) -> None:
+    stack = LocalStack(StackConfig(port=port, payfip_port=payfip_port, run_schedules=True))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -33,6 +33,7 @@ async def serve(port: int, state_file: Path) -> None:
             f"    Référence de la facture       : 2017-WI-00-9710\n"
             f"    Clé                           : K9710\n"
             f"  Mails envoyés : {stack.url}/__local__/mails\n"
+            f"  PayFiP (émulateur) : {stack.payfip_server.url}  (pilotage : {stack.payfip_server.url}/__emulator__/config)\n"
             f"  Ctrl-C pour arrêter.\n",
             flush=True,
         )
@@ -47,9 +48,10 @@ async def serve(port: int, state_file: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "3000")))
+    parser.add_argument("--payfip-port", type=int, default=int(os.environ.get("PAYFIP_PORT", "3001")))
     parser.add_argument("--state-file", type=Path, default=STATE_FILE)
     args = parser.parse_args()
-    asyncio.run(serve(args.port, args.state_file))
+    asyncio.run(serve(args.port, args.payfip_port, args.state_file))
 
 
 if __name__ == "__main__":

@@ -25,8 +25,8 @@ def _free_port() -> int:
 
 
 def test_local_stack_program_serves_and_stops_cleanly(tmp_path):
-    port = _free_port()
-    env = {**os.environ, "PORT": str(port)}
+    port, payfip_port = _free_port(), _free_port()
+    env = {**os.environ, "PORT": str(port), "PAYFIP_PORT": str(payfip_port)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "infra.local", "--state-file", str(tmp_path / "stack.json")],
         cwd=ROOT,
@@ -48,8 +48,10 @@ def test_local_stack_program_serves_and_stops_cleanly(tmp_path):
                 break
         text = "".join(banner)
         assert f"http://127.0.0.1:{port}" in text, text + (tmp_path / "stderr.log").read_text()[-3000:]
-        for part in ("JOLIEVILLE", "2017-WI-00-9710", "K9710"):
+        for part in ("JOLIEVILLE", "2017-WI-00-9710", "K9710", f"http://127.0.0.1:{payfip_port}"):
             assert part in text
+        emulator = httpx.get(f"http://127.0.0.1:{payfip_port}/__emulator__/config", timeout=30)
+        assert emulator.json()["notifications"] == "deliver"
         assert httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=30).status_code == 200
         assert (tmp_path / "stack.json").exists()
         # The demo data is there: the demo triple links a new account to M LACROIX's cantine invoices.
