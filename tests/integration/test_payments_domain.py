@@ -121,7 +121,7 @@ def test_paid_or_cancelled_or_not_online_is_not_payable(table):
         _start(fam, FakeProvider())
     fam = family(1)
     catalog.put_all([Invoice(**{**fam.invoices[0].__dict__, "status": "cancelled"})])
-    with pytest.raises(NotFound):  # cancelled invoices are not shown to anyone
+    with pytest.raises(payments.NotPayable):
         _start(fam, FakeProvider())
     fam = family(1, backend="none")
     with pytest.raises(payments.NotPayable):
@@ -275,7 +275,12 @@ def test_the_receipt_is_written_with_the_paid_result_only(table):
 
     def receipt(payment, fields, now):
         elements, release = payments.mail_receipt(payment, fields, now)
-        return elements, lambda: (sent.append(payment.payment_id), release())
+
+        def after() -> None:
+            sent.append(payment.payment_id)
+            release()
+
+        return elements, after
 
     idop = _payment(pid).provider_ref or ""
     for _ in range(5):
