@@ -277,6 +277,33 @@ def test_amount_mismatch_is_an_anomaly_and_the_invoice_is_held(stack, emulator):
     assert fam.parent.get("/api/invoices").json()["total_due_cents"] == 1200 + 1000  # c2 and the garderie
 
 
+def test_a_regie_without_online_payment(stack, emulator):
+    cid = f"Y{uuid.uuid4().hex[:10].upper()}"
+    rows = [
+        {"kind": "collectivite", "collectivite_id": cid, "name": f"Ville de {cid}"},
+        {
+            "kind": "regie",
+            "collectivite_id": cid,
+            "regie_id": "CANTINE",
+            "name": "Cantine",
+            "payment_backend": "none",
+            "payment_options": {},
+        },
+    ]
+    import_rows(stack, rows)
+    row = invoice_row(cid, f"{cid}-N1")
+    import_rows(stack, [row])
+    parent = signed_up(stack.url)
+    assert claim(parent, cid, row).status_code == 201
+    listed = parent.get("/api/invoices").json()
+    assert [(i["payable"], i["not_payable_reason"]) for i in listed["invoices"]] == [
+        (False, "regie_not_payable_online")
+    ]
+    assert listed["total_due_cents"] == 0
+    answer = parent.post("/api/payments", json={"invoice_ids": [invoice_id(cid, row["reference"])], "email": EMAIL})
+    assert (answer.status_code, answer.json()["error"]) == (422, "not_payable")
+
+
 # -- forged notifications --------------------------------------------------------------------------------
 def test_forged_notifications_change_nothing_and_never_5xx(stack, emulator):
     fam = family(stack)

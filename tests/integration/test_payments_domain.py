@@ -302,3 +302,27 @@ def test_forged_notifications(table):
     with pytest.raises(NotFound):
         payments.notified({"idop": "0" * 8 + "-0000-0000-0000-" + "0" * 12}, provider, T0)
     assert provider.result_calls == 0
+
+
+def test_with_the_emulator_paid_notification_lost_lock_expired_then_paid_at_the_tresorerie_is_an_anomaly(table, stack):
+    """The same story with PayFiP's real client against the emulator; the domain's clock jumps past the lock."""
+    from espace_famille.payfip import PayfipClient, PayfipEndpoints
+
+    emulator = stack.payfip
+    emulator.configure(notifications="drop", fault=None)
+    try:
+        client = PayfipClient(PayfipEndpoints(emulator.service_url, emulator.page_url), timeout=5)
+        fam = family(1)
+        now = datetime.now(UTC)
+        pid = _start(fam, client, now=now)["payment_id"]
+        emulator.settle(_payment(pid).provider_ref, "P", notify=False)
+        later = now + timedelta(minutes=45)
+        assert invoices.not_payable_reason(_invoice(fam.ids[0]), None, iso(later)) != "payment_in_progress"
+        paid = Invoice(**{**_invoice(fam.ids[0]).__dict__, "status": "paid", "paid_by": "external"})
+        assert catalog.replace_open_invoice(paid, iso(later))
+        payments.reconcile(client, later)
+        after = _payment(pid)
+        assert after.status == "anomaly" and "already paid at the trésorerie" in (after.anomaly or "")
+        assert after.transaction_number  # what PayFiP said is kept for the trésorerie
+    finally:
+        emulator.configure(notifications="deliver")
