@@ -279,7 +279,7 @@ def test_amount_mismatch_is_an_anomaly_and_the_invoice_is_held(stack, emulator):
 
 def test_a_regie_without_online_payment(stack, emulator):
     cid = f"Y{uuid.uuid4().hex[:10].upper()}"
-    rows = [
+    rows: list[dict[str, Any]] = [
         {"kind": "collectivite", "collectivite_id": cid, "name": f"Ville de {cid}"},
         {
             "kind": "regie",
