@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,7 +18,7 @@ from espace_famille.dal import keys
 from espace_famille.dal.table import from_ddb, to_ddb
 from espace_famille.model import invoice_id
 from tests.integration.test_invoices import claim, import_rows, invoice_row, setup_collectivite
-from tests.support import Client, calls, reset_calls, signed_up
+from tests.support import ROOT, Client, calls, reset_calls, signed_up
 
 pytestmark = pytest.mark.integration
 
@@ -258,7 +262,7 @@ def test_provider_down_answers_503_and_releases_the_locks(stack, emulator):
     assert fam.pay("c1", "c2").status_code == 201
 
 
-def test_amount_mismatch_is_an_anomaly_and_the_invoice_is_held(stack, emulator):
+def test_amount_mismatch_is_an_anomaly_and_the_invoice_is_held(stack, emulator, tmp_path):
     fam = family(stack)
     body = fam.pay("c1").json()
     pid = body["payment_id"]
@@ -275,6 +279,26 @@ def test_amount_mismatch_is_an_anomaly_and_the_invoice_is_held(stack, emulator):
     assert inv["status"] == "open" and inv["payable"] is False and inv["not_payable_reason"] == "being_checked"
     assert (fam.pay("c1").status_code, fam.pay("c1").json()["error"]) == (422, "not_payable")
     assert fam.parent.get("/api/invoices").json()["total_due_cents"] == 1200 + 1000  # c2 and the garderie
+
+    # Operations list it with what is known, then lift the hold once settled with the trésorerie.
+    state = tmp_path / "stack.json"
+    state.write_text(json.dumps(stack.info()), encoding="utf-8")
+    listed = _cli("payments", "anomalies", "--state-file", str(state))
+    assert listed.returncode == 0, listed.stderr
+    assert pid in listed.stdout and "amount 2345 instead of 2300" in listed.stdout
+    assert fam.rows["c1"]["reference"] in listed.stdout and _idop(fam, pid) in listed.stdout
+    as_json = json.loads(_cli("payments", "anomalies", "--json", "--state-file", str(state)).stdout)
+    assert pid in [a["payment_id"] for a in as_json]
+    done = _cli("payments", "resolve", pid, "--note", "remboursé par la trésorerie", "--state-file", str(state))
+    assert done.returncode == 0, done.stderr
+    assert fam.invoice("c1")["payable"] is True
+    assert pid not in _cli("payments", "anomalies", "--state-file", str(state)).stdout
+    assert fam.payment(pid)["status"] == "anomaly"  # the record stays
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    command = Path(sys.executable).with_name("espace-famille")
+    return subprocess.run([str(command), *args], capture_output=True, text=True, cwd=ROOT, timeout=120, check=False)
 
 
 def test_a_regie_without_online_payment(stack, emulator):
