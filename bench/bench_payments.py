@@ -67,7 +67,9 @@ def calls_through_the_gateway() -> None:
         assert report["counts"]["rejected"] == 0, report
         parent = signed_up(stack.url)
         assert parent.post("/api/claims", json={"collectivite_id": cid, "reference": refs[0], "key": "K1"}).is_success
-        stack.payfip.configure(notifications="drop")
+        emulator = stack.payfip
+        assert emulator is not None
+        emulator.configure(notifications="drop")
         reset_calls(parent)
         started = parent.post(
             "/api/payments",
@@ -76,7 +78,7 @@ def calls_through_the_gateway() -> None:
         assert started.status_code == 201, started.text
         initiation = calls(parent)
         idop = started.json()["redirect_url"].rsplit("idop=", 1)[1]
-        stack.payfip.settle(idop, "P", notify=False)
+        emulator.settle(idop, "P", notify=False)
         reset_calls(parent)
         assert httpx.post(stack.url + "/webhooks/payfip", data={"idop": idop}).json()["payment_status"] == "paid"
         notification = calls(parent)
