@@ -416,13 +416,24 @@ def notified(params: Mapping[str, str], provider: Provider, now: datetime, recei
     return apply(payment, provider.result(idop), now, receipt)
 
 
-def reconcile(provider: Provider, now: datetime, receipt: Receipt | None = None, budget: int = 200) -> dict[str, int]:
-    """Asks about every pending payment (oldest first, up to `budget`); counts what became of them."""
+def reconcile(
+    provider: Provider,
+    now: datetime,
+    receipt: Receipt | None = None,
+    budget: int = 200,
+    out_of_time: Callable[[], bool] = lambda: False,
+) -> dict[str, int]:
+    """Asks about every pending payment, oldest first, up to `budget` or until `out_of_time()`; counts outcomes.
+
+    What is left waits for the next run: the oldest come first, so none waits forever.
+    """
     counts: dict[str, int] = {"checked": 0, "unavailable": 0}
     start = None
     while counts["checked"] + counts["unavailable"] < budget:
         page, start = store.in_state("pending", limit=100, start=start)
         for payment in page:
+            if out_of_time() or counts["checked"] + counts["unavailable"] >= budget:
+                return counts
             try:
                 after = refresh(payment, provider, now, receipt)
             except ProviderUnavailable:

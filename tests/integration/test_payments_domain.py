@@ -326,3 +326,17 @@ def test_with_the_emulator_paid_notification_lost_lock_expired_then_paid_at_the_
         assert after.transaction_number  # what PayFiP said is kept for the trésorerie
     finally:
         emulator.configure(notifications="deliver")
+
+
+def test_reconciliation_stops_when_out_of_time_or_budget(table):
+    fam, provider = family(3), FakeProvider()
+    for iid in fam.ids:
+        _start(fam, provider, ids=[iid])
+    asked = provider.result_calls
+    assert payments.reconcile(provider, T0 + timedelta(minutes=1), out_of_time=lambda: True) == {
+        "checked": 0,
+        "unavailable": 0,
+    }
+    assert provider.result_calls == asked
+    counts = payments.reconcile(provider, T0 + timedelta(minutes=2), budget=2)
+    assert counts["checked"] + counts["unavailable"] == 2
