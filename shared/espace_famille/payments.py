@@ -22,13 +22,11 @@ from urllib.parse import parse_qsl
 
 from espace_famille import mail
 from espace_famille.clock import PARIS, iso, parse_iso
-from espace_famille.dal import catalog, keys
 from espace_famille.dal import payments as store
 from espace_famille.dal.payments import HELD_UNTIL, Conflict, InvoiceChange, PaidInvoice, Payment
-from espace_famille.dal.table import batch_get
 from espace_famille.errors import DomainError, NotFound, ValidationFailed
 from espace_famille.invoices import PAYMENT_IN_PROGRESS, not_payable_reason
-from espace_famille.model import MAX_AMOUNT_CENTS, OPAQUE_ID, Invoice, Regie, link_id
+from espace_famille.model import MAX_AMOUNT_CENTS, OPAQUE_ID, Invoice, Regie
 from espace_famille.observability import logger
 from espace_famille.payfip import (
     PayfipClient,
@@ -147,19 +145,12 @@ def initiate(
     invoices = store.invoices_of(invoice_ids)
     if len(invoices) != len(invoice_ids):
         raise NotFound()
-    # The account's links to these invoices' debtors, and the régie, in one batch.
-    debtors = {(i.collectivite_id, i.regie_id, i.debtor_id) for i in invoices.values()}
-    regies = {(i.collectivite_id, i.regie_id) for i in invoices.values()}
-    wanted = [keys.link(account_id, link_id(*d)) for d in debtors] + [keys.regie(*r) for r in regies]
-    found = batch_get(wanted)
-    linked = {(i["collectivite_id"], i["regie_id"], i["debtor_id"]) for i in found if i["SK"].startswith("LINK#")}
-    if debtors - linked:
+    linked, regies = store.payer_context(account_id, invoices.values())
+    if any((i.collectivite_id, i.regie_id, i.debtor_id) not in linked for i in invoices.values()):
         raise NotFound()
-    if len(regies) > 1:
+    if len({(i.collectivite_id, i.regie_id) for i in invoices.values()}) > 1:
         raise SeveralRegies()
-    regie_item = next((i for i in found if i["SK"].startswith("REGIE#")), None)
-    regie = catalog.from_item(regie_item) if regie_item else None
-    assert regie is None or isinstance(regie, Regie)
+    regie = regies[0] if regies else None
     ordered = [invoices[i] for i in invoice_ids]
     reasons = [not_payable_reason(inv, regie, now_iso) for inv in ordered]
     if any(r not in (None, PAYMENT_IN_PROGRESS) for r in reasons):
@@ -169,7 +160,8 @@ def initiate(
     amount = sum(i.amount_cents for i in ordered)
     if not MIN_AMOUNT_CENTS <= amount <= MAX_AMOUNT_CENTS:
         raise AmountOutOfRange()
-    assert regie is not None
+    if regie is None:  # not_payable_reason already refused an invoice without its régie
+        raise NotPayable()
     pid = new_payment_id()
     payment = Payment(
         payment_id=pid,

@@ -7,12 +7,13 @@ only while it is still the way it was read. A cancelled transaction tells the ca
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from espace_famille.dal import keys
+from espace_famille.dal import catalog, keys
 from espace_famille.dal.table import (
     Item,
     batch_get,
@@ -26,7 +27,7 @@ from espace_famille.dal.table import (
     transact,
     values,
 )
-from espace_famille.model import Invoice
+from espace_famille.model import Invoice, Regie, link_id
 
 # An anomaly's hold on its invoices: a lock that never runs out, so every rule that respects a payment's
 # lock (a new payment, an import's update) respects the hold too, until operations lift it.
@@ -171,10 +172,19 @@ def in_state(state: str, limit: int = 100, start: dict[str, Any] | None = None) 
     return [from_item(i) for i in items], last
 
 
+def payer_context(account_id: str, invoices: Iterable[Invoice]) -> tuple[set[tuple[str, str, str]], list[Regie]]:
+    """In one BatchGetItem: which of these invoices' debtors the account is linked to, and their régies."""
+    debtors = {(i.collectivite_id, i.regie_id, i.debtor_id) for i in invoices}
+    regies = {(cid, rid) for cid, rid, _ in debtors}
+    wanted = [keys.link(account_id, link_id(*d)) for d in debtors] + [keys.regie(*r) for r in regies]
+    found = batch_get(wanted) if wanted else []
+    linked = {(i["collectivite_id"], i["regie_id"], i["debtor_id"]) for i in found if i["SK"].startswith("LINK#")}
+    records = [catalog.from_item(i) for i in found if i["SK"].startswith("REGIE#")]
+    return linked, [r for r in records if isinstance(r, Regie)]
+
+
 def invoices_of(invoice_ids: list[str], consistent: bool = True) -> dict[str, Invoice]:
     """The invoices by id (absent ones are missing from the result); one BatchGetItem for up to 100."""
-    from espace_famille.dal import catalog
-
     items = batch_get([keys.invoice(i) for i in dict.fromkeys(invoice_ids)], consistent=consistent)
     return {i["invoice_id"]: catalog.invoice_from(i) for i in items}
 
