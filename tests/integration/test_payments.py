@@ -220,6 +220,24 @@ def test_twenty_simultaneous_initiations_of_one_invoice(stack, emulator):
         c.close()
 
 
+def test_an_expired_lock_lets_a_new_payment_start(stack, emulator):
+    fam = family(stack)
+    first = fam.pay("c1").json()["payment_id"]
+    assert (fam.pay("c1").status_code, fam.pay("c1").json()["error"]) == (409, "payment_in_progress")
+    # Twenty minutes later (the lock's time moved back rather than the functions' clock forward).
+    stack.aws.client("dynamodb").update_item(
+        TableName=stack.info()["tables"]["Table"],
+        Key=to_ddb(keys.invoice(fam.id("c1"))),
+        UpdateExpression="SET lock_until = :u",
+        ExpressionAttributeValues={":u": {"S": "2020-01-01T00:00:00.000000Z"}},
+    )
+    assert fam.invoice("c1")["payable"] is True
+    second = fam.pay("c1")
+    assert second.status_code == 201, second.text
+    assert second.json()["payment_id"] != first
+    assert _item(stack, keys.invoice(fam.id("c1")))["lock_payment_id"] == second.json()["payment_id"]  # type: ignore[index]
+
+
 # -- refusals ------------------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("names", "status", "code"),
