@@ -37,7 +37,7 @@ $(SAM_VENV)/.installed: infra/requirements-sam.txt
 sam-venv: $(SAM_VENV)/.installed
 
 run: venv
-	PORT=$(PORT) $(PY) -m infra.local
+	@PORT=$(PORT) $(PY) -m infra.local
 
 requirements: venv
 	$(PY) -m infra.layer_requirements

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aws_lambda_powertools.event_handler import Response
 
 from espace_famille import accounts
-from espace_famille.api import client_ip, lambda_handler_for, make_resolver, session_cookie, session_hash
+from espace_famille.api import client_ip, cookie_session_hash, lambda_handler_for, make_resolver, session_cookie
 from espace_famille.clock import system_clock
 from espace_famille.validation import Body, Email, GivenPassword
 
@@ -30,7 +30,9 @@ def log_in(body: LoginBody) -> Response[dict[str, object]]:
 
 @app.delete("/api/session")
 def log_out() -> Response[str]:
-    session = session_hash(app)
+    # A public route: an expired or revoked session must still get the cookie that clears it, which the
+    # page's JavaScript cannot do itself (HttpOnly).
+    session = cookie_session_hash(app)
     if session:
         accounts.logout(session)
     return Response(status_code=204, body="", cookies=[session_cookie("")])

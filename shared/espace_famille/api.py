@@ -26,6 +26,7 @@ from espace_famille.errors import (
     UnsupportedMediaType,
     ValidationFailed,
 )
+from espace_famille.headers import add_security_headers
 from espace_famille.observability import logger, metrics, traced
 
 MAX_BODY_BYTES = 64 * 1024
@@ -185,6 +186,12 @@ def session_hash(app: APIGatewayHttpResolver) -> str | None:
     return str(value) if value else None
 
 
+def cookie_session_hash(app: APIGatewayHttpResolver) -> str | None:
+    """The hash of the session token the request's cookie carries, on a public route (no authorizer)."""
+    token = sessions.token_from_cookies(list(app.current_event.cookies or []))
+    return sessions.token_hash(token) if token else None
+
+
 def lambda_handler_for(app: APIGatewayHttpResolver, check_origin: bool = True) -> Callable[..., dict[str, Any]]:
     """The Lambda entry point of an API function: guard, then resolve, with logging, tracing, metrics."""
 
@@ -194,7 +201,11 @@ def lambda_handler_for(app: APIGatewayHttpResolver, check_origin: bool = True) -
     def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         rejected = guard(event, check_origin)
         if rejected is not None:
-            return envelope(rejected.status, rejected.code, rejected.message, rejected.headers)
-        return app.resolve(event, context)
+            result = envelope(rejected.status, rejected.code, rejected.message, rejected.headers)
+        else:
+            result = app.resolve(event, context)
+        # Every API answer is personal or may be: none is ever cached.
+        add_security_headers(result.setdefault("headers", {}), personal=True)
+        return result
 
     return handler
