@@ -52,11 +52,11 @@ const STATUS_MESSAGES = {
     "Votre paiement est en cours de vérification par la trésorerie. Ne payez pas de nouveau ces factures : la trésorerie vous contactera si nécessaire.",
 };
 const NOT_PAYABLE = {
-  payment_in_progress: "Un paiement de cette facture est en cours.",
-  payment_being_checked: "Un paiement de cette facture est en cours de vérification par la trésorerie : ne la payez pas de nouveau.",
-  anomaly: "Un paiement de cette facture est en cours de vérification par la trésorerie : ne la payez pas de nouveau.",
-  no_online_payment: "Cette régie ne propose pas le paiement en ligne.",
-  amount_out_of_range: "Le montant de cette facture ne permet pas de la payer en ligne.",
+  payment_in_progress: "Un paiement de cette facture est en cours : attendez son résultat (quelques minutes au plus).",
+  being_checked: "Un paiement de cette facture est en cours de vérification par la trésorerie : ne la payez pas de nouveau.",
+  regie_not_payable_online: "Cette régie ne propose pas le paiement en ligne : payez cette facture auprès de votre collectivité.",
+  paid: "Cette facture est déjà payée.",
+  cancelled: "Cette facture est annulée.",
 };
 
 function notPayableText(reason) {
@@ -714,6 +714,7 @@ async function showRecap(paymentId) {
   recap.replaceChildren(
     h("dt", {}, "Régie"),
     h("dd", {}, regieName(payment)),
+    payment.reference ? [h("dt", {}, "Référence du paiement"), h("dd", {}, payment.reference)] : null,
     h("dt", {}, "Factures"),
     h("dd", {}, h("ul", {}, (payment.invoices || []).map((inv) => h("li", {}, invoiceLabel(inv))))),
     h("dt", {}, "Montant"),

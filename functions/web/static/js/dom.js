@@ -1,4 +1,4 @@
-// Building the page from data without innerHTML: text is always text.
+// Building the page from data with DOM nodes only: text is always text, never markup.
 
 export function h(tag, attrs = {}, ...children) {
   const el = document.createElement(tag);

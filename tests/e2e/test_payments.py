@@ -1,0 +1,68 @@
+"""Paying as a parent lives it: refused and abandoned payments, one régie per payment."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.e2e.conftest import CANTINE, GARDERIE, check_screen, log_in, parent_with, row
+
+pytestmark = pytest.mark.e2e
+
+
+def _pay(page: Page, reference: str, button: str) -> None:
+    page.goto("/#factures")
+    page.get_by_role("checkbox", name=re.compile(f"Sélectionner la facture {reference}")).check()
+    page.get_by_role("button", name="Payer les factures sélectionnées").click()
+    page.get_by_role("button", name=button, exact=True).click()
+    page.wait_for_url(re.compile(r"/paiement/retour\?"))
+
+
+def test_refused_then_abandoned_payment_leave_the_invoice_to_pay(page: Page, stack):
+    parent = parent_with(stack, CANTINE)
+    log_in(page, parent.email)
+
+    _pay(page, "2017-WI-00-9710", "Refuser")
+    status = page.locator("#recap-status")
+    expect(status).to_contain_text("Votre paiement a été refusé", timeout=30000)
+    expect(status).to_contain_text("Vos factures restent à payer")
+    check_screen(page, "20-paiement-refuse")
+
+    # The refused payment released the invoice: it can be paid again, and this time abandoned.
+    _pay(page, "2017-WI-00-9710", "Abandonner")
+    expect(status).to_contain_text("Vous avez abandonné le paiement", timeout=30000)
+    check_screen(page, "21-paiement-abandonne")
+
+    page.goto("/#factures")
+    expect(page.get_by_role("checkbox", name=re.compile("Sélectionner la facture 2017-WI-00-9710"))).to_be_enabled()
+    page.get_by_role("link", name="Mes paiements").click()
+    expect(page.locator("#payments-list tbody tr")).to_have_count(2)
+    expect(page.locator("#payments-list")).to_contain_text("Refusé")
+    expect(page.locator("#payments-list")).to_contain_text("Abandonné")
+
+
+def test_one_regie_per_payment(page: Page, stack):
+    parent = parent_with(stack, CANTINE, GARDERIE)
+    log_in(page, parent.email)
+    page.get_by_role("link", name="Mes factures").click()
+    expect(page.locator("#current-groups h3")).to_have_count(2)
+
+    cantine = page.get_by_role("checkbox", name=re.compile("Sélectionner la facture 2017-WI-00-9710"))
+    garderie = page.get_by_role("checkbox", name=re.compile("Sélectionner la facture 2017-GA-00-0001"))
+    cantine.check()
+    garderie.click()
+    expect(garderie).not_to_be_checked()
+    expect(page.locator("#selection-error")).to_contain_text("Un paiement ne concerne qu’une seule régie")
+    expect(page.locator("#selection-error")).to_contain_text("Restauration scolaire")
+    expect(page.locator("#amount-due")).to_have_text(re.compile(r"^23,45\s€$"))
+    check_screen(page, "22-une-seule-regie")
+
+    # Unticking the first lets the other régie's invoice be chosen.
+    cantine.uncheck()
+    garderie.check()
+    expect(garderie).to_be_checked()
+    expect(page.locator("#selection-error")).to_have_text("")
+    expect(page.locator("#amount-due")).to_have_text(re.compile(r"^12,00\s€$"))
+    assert row(page, "2017-GA-00-0001").count() == 1
