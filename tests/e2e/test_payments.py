@@ -66,3 +66,28 @@ def test_one_regie_per_payment(page: Page, stack):
     expect(page.locator("#selection-error")).to_have_text("")
     expect(page.locator("#amount-due")).to_have_text(re.compile(r"^12,00\s€$"))
     assert row(page, "2017-GA-00-0001").count() == 1
+
+
+def test_provider_unavailable_says_so_and_loses_nothing(page: Page, stack):
+    parent = parent_with(stack, CANTINE)
+    log_in(page, parent.email)
+    # PayFiP cannot create the payment once: the portal answers 503 provider_unavailable.
+    stack.payfip.configure(
+        fault="TechIndisponibiliteErreur", fault_operations=["creerPaiementSecurise"], fault_times=1
+    )
+    try:
+        page.goto("/#factures")
+        page.get_by_role("checkbox", name=re.compile("Sélectionner la facture 2017-WI-00-9710")).check()
+        page.get_by_role("button", name="Payer les factures sélectionnées").click()
+        error = page.locator("#pay-error")
+        expect(error).to_contain_text("Le paiement en ligne est momentanément indisponible")
+        expect(error).to_contain_text("Rien n’a été payé ni perdu")
+        check_screen(page, "23-paiement-indisponible")
+        # Still ticked, still payable: the parent tries again and reaches the provider's page.
+        expect(page.get_by_role("checkbox", name=re.compile("Sélectionner la facture 2017-WI-00-9710"))).to_be_checked()
+        page.get_by_role("button", name="Payer les factures sélectionnées").click()
+        page.get_by_role("button", name="Abandonner", exact=True).click()
+        page.wait_for_url(re.compile(r"/paiement/retour\?"))
+        expect(page.locator("#recap-status")).to_contain_text("Vous avez abandonné le paiement", timeout=30000)
+    finally:
+        stack.payfip.reset()

@@ -53,6 +53,11 @@ def test_a_wrong_key_is_said_in_the_dialog_by_keyboard_alone(page: Page, stack):
     expect(dialog.get_by_role("alert")).to_contain_text("Aucune facture ne correspond à ces informations")
     expect(dialog).to_be_visible()
     check_screen(page, "31-mauvaise-cle")
+    # Further wrong tries are throttled, and the page says when to try again.
+    for _ in range(5):
+        page.keyboard.press("Enter")
+        expect(dialog.get_by_role("button", name="Ajouter")).to_be_enabled()
+    expect(dialog.get_by_role("alert")).to_contain_text(re.compile(r"Trop de tentatives\. Réessayez dans \d+ minutes?\."))
     # Escape closes the dialog and gives the focus back to what opened it; nothing was linked.
     page.keyboard.press("Escape")
     expect(dialog).to_be_hidden()
