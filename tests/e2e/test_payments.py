@@ -72,9 +72,7 @@ def test_provider_unavailable_says_so_and_loses_nothing(page: Page, stack):
     parent = parent_with(stack, CANTINE)
     log_in(page, parent.email)
     # PayFiP cannot create the payment once: the portal answers 503 provider_unavailable.
-    stack.payfip.configure(
-        fault="TechIndisponibiliteErreur", fault_operations=["creerPaiementSecurise"], fault_times=1
-    )
+    stack.payfip.configure(fault="TechIndisponibiliteErreur", fault_operations=["creerPaiementSecurise"], fault_times=1)
     try:
         page.goto("/#factures")
         page.get_by_role("checkbox", name=re.compile("Sélectionner la facture 2017-WI-00-9710")).check()

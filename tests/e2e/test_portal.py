@@ -57,7 +57,9 @@ def test_a_wrong_key_is_said_in_the_dialog_by_keyboard_alone(page: Page, stack):
     for _ in range(5):
         page.keyboard.press("Enter")
         expect(dialog.get_by_role("button", name="Ajouter")).to_be_enabled()
-    expect(dialog.get_by_role("alert")).to_contain_text(re.compile(r"Trop de tentatives\. Réessayez dans \d+ minutes?\."))
+    expect(dialog.get_by_role("alert")).to_contain_text(
+        re.compile(r"Trop de tentatives\. Réessayez dans \d+ minutes?\.")
+    )
     # Escape closes the dialog and gives the focus back to what opened it; nothing was linked.
     page.keyboard.press("Escape")
     expect(dialog).to_be_hidden()
