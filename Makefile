@@ -17,7 +17,7 @@ export SAM_CLI_TELEMETRY := 0
 .PHONY: help venv sam-venv run test lint unit integration packaging e2e chromium build bench requirements clean
 
 help:
-	@echo "make run    - the portal with demo data on http://127.0.0.1:$(PORT)"
+	@echo "make run    - the portal with demo data on http://127.0.0.1:$(PORT), PayFiP's emulator on :3001 (PAYFIP_PORT)"
 	@echo "make test   - lint, unit, integration, packaging and browser tests (what CI runs)"
 	@echo "make e2e    - the browser tests alone (Chromium, Playwright, axe-core)"
 	@echo "make build  - sam build (in its own venv)"

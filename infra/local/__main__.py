@@ -16,11 +16,11 @@ STATE_FILE = ROOT / ".local" / "stack.json"
 LOG_FILE = ROOT / ".local" / "run.log"
 
 
-async def serve(port: int, state_file: Path, log_file: Path) -> None:
+async def serve(port: int, payfip_port: int, state_file: Path, log_file: Path) -> None:
     log_file.parent.mkdir(parents=True, exist_ok=True)
     # The functions' logs go to a file, so that the portal's address is the first thing the terminal shows.
     log = log_file.open("a", encoding="utf-8")
-    stack = LocalStack(StackConfig(port=port, run_schedules=True, log=log))
+    stack = LocalStack(StackConfig(port=port, payfip_port=payfip_port, run_schedules=True, log=log))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -39,6 +39,7 @@ async def serve(port: int, state_file: Path, log_file: Path) -> None:
             f"    Référence de la facture       : 2017-WI-00-9710\n"
             f"    Clé                           : K9710\n"
             f"  Mails envoyés : {stack.url}/__local__/mails\n"
+            f"  PayFiP (émulateur) : {stack.payfip_server.url}  (pilotage : {stack.payfip_server.url}/__emulator__/config)\n"
             f"  Journaux : {log_file}\n"
             f"  Ctrl-C pour arrêter.\n",
             flush=True,
@@ -55,10 +56,11 @@ async def serve(port: int, state_file: Path, log_file: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "3000")))
+    parser.add_argument("--payfip-port", type=int, default=int(os.environ.get("PAYFIP_PORT", "3001")))
     parser.add_argument("--state-file", type=Path, default=STATE_FILE)
     parser.add_argument("--log-file", type=Path, default=LOG_FILE)
     args = parser.parse_args()
-    asyncio.run(serve(args.port, args.state_file, args.log_file))
+    asyncio.run(serve(args.port, args.payfip_port, args.state_file, args.log_file))
 
 
 if __name__ == "__main__":

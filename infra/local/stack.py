@@ -23,6 +23,7 @@ from espace_famille.importer.s3 import report_key
 from infra.cfn import LOCAL_ACCOUNT_ID, LOCAL_REGION, S3Trigger, ScheduleTrigger, Template, load_template
 from infra.local.aws import LocalAws
 from infra.local.gateway import Gateway, LocalHandler
+from infra.local.payfip import EmulatorServer, PayfipHandle
 from infra.local.workers import FunctionPool, InvocationError, lambda_environment
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,6 +35,7 @@ PARIS = ZoneInfo("Europe/Paris")
 class StackConfig:
     template_path: Path = ROOT / "template.yaml"
     port: int = 0  # 0: an ephemeral port
+    payfip_port: int = 0  # the PayFiP emulator's port; 0: an ephemeral one
     host: str = "127.0.0.1"
     stack_name: str = "local"
     max_workers: int = 4
@@ -59,6 +61,8 @@ class LocalStack:
         self._invocations: set[asyncio.Task[Any]] = set()
         self._socket: socket.socket | None = None
         self.url = ""
+        self.payfip_server = EmulatorServer(config.host, config.payfip_port)
+        self.payfip: PayfipHandle | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -68,7 +72,14 @@ class LocalStack:
         self._socket.bind((self.config.host, self.config.port))
         port = self._socket.getsockname()[1]
         self.url = f"http://{self.config.host}:{port}"
-        overrides = {"SiteUrl": self.url, **self.config.parameter_overrides}
+        await self.payfip_server.start()
+        self.payfip = PayfipHandle(self.payfip_server.url)
+        overrides = {
+            "SiteUrl": self.url,
+            "PayfipServiceUrl": self.payfip_server.service_url,
+            "PayfipPageUrl": self.payfip_server.page_url,
+            **self.config.parameter_overrides,
+        }
         self.template = tpl = load_template(self.config.template_path, overrides, self.config.stack_name)
         self.aws.create_resources(tpl)
         for logical_id, function in tpl.functions.items():
@@ -105,6 +116,7 @@ class LocalStack:
             await asyncio.wait_for(asyncio.gather(*self._tasks, return_exceptions=True), 10)
         for pool in self.pools.values():
             await pool.close()
+        await self.payfip_server.stop()
         self.aws.stop()
 
     # -- details for tests and tools ------------------------------------------------------------
@@ -116,6 +128,7 @@ class LocalStack:
         assert self.template is not None
         return {
             "url": self.url,
+            "payfip_url": self.payfip_server.url,
             "aws_endpoint_url": self.aws.endpoint_url,
             "region": LOCAL_REGION,
             "tables": {k: self.resource_name(k) for k in self.template.resources_of_type("AWS::DynamoDB::Table")},

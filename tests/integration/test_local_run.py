@@ -25,8 +25,8 @@ def _free_port() -> int:
 
 
 def test_local_stack_program_serves_and_stops_cleanly(tmp_path):
-    port = _free_port()
-    env = {**os.environ, "PORT": str(port)}
+    port, payfip_port = _free_port(), _free_port()
+    env = {**os.environ, "PORT": str(port), "PAYFIP_PORT": str(payfip_port)}
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -59,8 +59,10 @@ def test_local_stack_program_serves_and_stops_cleanly(tmp_path):
         # The portal's address comes first, once the demo data is loaded (the functions log to a file).
         assert banner[0].strip() == f"Espace Famille : http://127.0.0.1:{port}/", banner[0]
         assert httpx.get(f"http://127.0.0.1:{port}/", timeout=30).status_code == 200
-        for part in ("JOLIEVILLE", "2017-WI-00-9710", "K9710"):
+        for part in ("JOLIEVILLE", "2017-WI-00-9710", "K9710", f"http://127.0.0.1:{payfip_port}"):
             assert part in text
+        emulator = httpx.get(f"http://127.0.0.1:{payfip_port}/__emulator__/config", timeout=30)
+        assert emulator.json()["notifications"] == "deliver"
         assert httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=30).status_code == 200
         assert (tmp_path / "stack.json").exists()
         # The demo data is there: the demo triple links a new account to M LACROIX's cantine invoices.
