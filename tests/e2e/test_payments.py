@@ -54,8 +54,9 @@ def test_one_regie_per_payment(page: Page, stack):
     cantine.check()
     garderie.click()
     expect(garderie).not_to_be_checked()
-    expect(page.locator("#selection-error")).to_contain_text("Un paiement ne concerne qu’une seule régie")
-    expect(page.locator("#selection-error")).to_contain_text("Restauration scolaire")
+    conflict = row(page, "2017-GA-00-0001").get_by_role("alert")
+    expect(conflict).to_contain_text("Un paiement ne concerne qu’une seule régie")
+    expect(conflict).to_contain_text("Restauration scolaire")
     expect(page.locator("#amount-due")).to_have_text(re.compile(r"^23,45\s€$"))
     check_screen(page, "22-une-seule-regie")
 
@@ -63,7 +64,7 @@ def test_one_regie_per_payment(page: Page, stack):
     cantine.uncheck()
     garderie.check()
     expect(garderie).to_be_checked()
-    expect(page.locator("#selection-error")).to_have_text("")
+    expect(conflict).to_have_text("")
     expect(page.locator("#amount-due")).to_have_text(re.compile(r"^12,00\s€$"))
     assert row(page, "2017-GA-00-0001").count() == 1
 

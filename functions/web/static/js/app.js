@@ -210,7 +210,7 @@ function passwordsMatch(a, b, errorId) {
 function required(errorId, fields) {
   for (const [id, label] of fields) {
     if (!$(id).value.trim()) {
-      setError(errorId, `Le champ « ${label} » est obligatoire.`);
+      setError(errorId, `Le champ «\u00a0${label}\u00a0» est obligatoire.`);
       $(id).setAttribute("aria-invalid", "true");
       $(id).focus();
       return false;
@@ -356,6 +356,7 @@ function invoiceTable(group, kind) {
         h("label", { for: `select-${inv.id}`, class: "visually-hidden" }, `Sélectionner la facture ${ref} (${euros(inv.amount_cents)})`),
       );
       if (!inv.payable) reason = h("p", { class: "reason", id: reasonId }, notPayableText(inv.not_payable_reason));
+      else reason = h("p", { class: "error", role: "alert", id: `conflict-${inv.id}` });
     }
     const actions = h(
       "td",
@@ -397,14 +398,16 @@ function updateAmount() {
 function toggleSelection(inv, box) {
   setError("selection-error", "");
   setError("pay-error", "");
+  for (const el of document.querySelectorAll("[id^='conflict-']")) el.textContent = "";
   if (box.checked) {
     const other = [...state.selected.values()].find((s) => regieKey(s) !== regieKey(inv));
     if (other) {
       box.checked = false;
+      // Said next to the invoice that could not be ticked.
       setError(
-        "selection-error",
-        `Un paiement ne concerne qu’une seule régie : vous avez coché une facture de « ${other.regie_name} ». ` +
-          `Payez-la d’abord, ou décochez-la pour payer celles de « ${inv.regie_name} ».`,
+        `conflict-${inv.id}`,
+        `Un paiement ne concerne qu’une seule régie : vous avez coché une facture de «\u00a0${other.regie_name}\u00a0». ` +
+          `Payez-la d’abord, ou décochez-la pour payer celles de «\u00a0${inv.regie_name}\u00a0».`,
       );
       return;
     }
@@ -584,7 +587,7 @@ function wireInvoices() {
     for (const [id] of fields) $(id).value = "";
     const regie = result && result.regie ? result.regie.regie_name || result.regie.name || "" : "";
     const n = result ? result.invoices_found : 0;
-    announce(`Facture trouvée : ${n} facture${n > 1 ? "s" : ""}${regie ? ` de « ${regie} »` : ""} ajoutée${n > 1 ? "s" : ""} à votre compte.`);
+    announce(`Facture trouvée : ${n} facture${n > 1 ? "s" : ""}${regie ? ` de «\u00a0${regie}\u00a0»` : ""} ajoutée${n > 1 ? "s" : ""} à votre compte.`);
     await loadMe();
     if (location.hash === "#factures-payees") await loadPaid(false);
     else await loadCurrent();
@@ -711,7 +714,7 @@ async function showRecap(paymentId) {
   if (status.textContent !== message) status.textContent = message;
   status.className = `status-box status-${payment.status}`;
   $("panel-recap").setAttribute("aria-busy", payment.status === "pending" ? "true" : "false");
-  recap.replaceChildren(
+  const facts = [
     h("dt", {}, "Régie"),
     h("dd", {}, regieName(payment)),
     payment.reference ? [h("dt", {}, "Référence du paiement"), h("dd", {}, payment.reference)] : null,
@@ -723,7 +726,8 @@ async function showRecap(paymentId) {
     h("dd", {}, frDateTime(payment.paid_at || payment.created_at)),
     h("dt", {}, "Statut"),
     h("dd", { id: "recap-status-label" }, STATUS_LABELS[payment.status] || payment.status),
-  );
+  ];
+  recap.replaceChildren(...facts.flat().filter(Boolean));
   if (payment.status === "pending" && location.pathname === "/paiement/retour") {
     recapTimer = setTimeout(() => showRecap(paymentId), 2000);
   }
@@ -750,7 +754,7 @@ function showAccount() {
             ),
           ),
         )
-      : [h("li", {}, "Aucune régie : utilisez « Je ne trouve pas ma facture » dans Mes factures.")]),
+      : [h("li", {}, "Aucune régie : utilisez «\u00a0Je ne trouve pas ma facture\u00a0» dans Mes factures.")]),
   );
 }
 
@@ -777,7 +781,7 @@ function confirmDialog(text, yesLabel) {
 async function unlink(regie) {
   setError("regies-error", "");
   const ok = await confirmDialog(
-    `Retirer la régie « ${regie.regie_name} » de votre compte ? Ses factures n’y apparaîtront plus.`,
+    `Retirer la régie «\u00a0${regie.regie_name}\u00a0» de votre compte ? Ses factures n’y apparaîtront plus.`,
     "Retirer la régie",
   );
   if (!ok) return;
@@ -789,7 +793,7 @@ async function unlink(regie) {
   }
   await loadMe();
   showAccount();
-  announce(`La régie « ${regie.regie_name} » est retirée de votre compte.`);
+  announce(`La régie «\u00a0${regie.regie_name}\u00a0» est retirée de votre compte.`);
   $("account-title").focus();
 }
 
