@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import os
 import re
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, Page, ViewportSize, sync_playwright
 
-from tests.support import PASSWORD, ROOT, Client, link_token, signed_up, wait_for_mail
+from tests.support import PASSWORD, ROOT, Client, import_via_s3, link_token, signed_up, wait_for_mail
 
 CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
 ARTIFACTS = ROOT / "test-artifacts" / "e2e"
@@ -93,8 +96,38 @@ def parent_with(stack: Any, *claims: tuple[str, str, str]) -> Parent:
     return Parent(client, client.email)  # type: ignore[attr-defined]
 
 
-CANTINE = ("JOLIEVILLE", "2017-WI-00-9710", "K9710")
-GARDERIE = ("JOLIEVILLE", "2017-GA-00-0001", "KGA01")
+@dataclass
+class Family:
+    """Invoices of a debtor of its own, so that no test pays or hides what another one expects open."""
+
+    debtor_name: str
+    cantine: tuple[str, str, str]  # an open invoice of CANTINE (23,45 €): the claim triple
+    cantine_paid: str  # a paid invoice of the same debtor in CANTINE
+    garderie: tuple[str, str, str]  # an open invoice of GARDERIE (12,00 €)
+
+    @property
+    def cantine_ref(self) -> str:
+        return self.cantine[1]
+
+    @property
+    def garderie_ref(self) -> str:
+        return self.garderie[1]
+
+
+def new_family(stack: Any) -> Family:
+    u = uuid.uuid4().hex[:8].upper()
+    due = (datetime.now(ZoneInfo("Europe/Paris")).date() + timedelta(days=20)).strftime("%d/%m/%Y")
+    rows = [
+        "collectivite_id;regie_id;reference;key;debtor_id;debtor_name;issued_on;due_on;amount;status;paid_at",
+        f"JOLIEVILLE;CANTINE;T{u}-C0;K{u}C0;F{u};M DUPONT Jean;01/07/2017;31/07/2017;41,85;paid;11/07/2017 16:28:09",
+        f"JOLIEVILLE;CANTINE;T{u}-C1;K{u}C1;F{u};M DUPONT Jean;01/08/2017;{due};23,45;open;",
+        f"JOLIEVILLE;GARDERIE;T{u}-G1;K{u}G1;F{u};M DUPONT Jean;01/08/2017;{due};12,00;open;",
+    ]
+    report = import_via_s3(stack, f"factures-{u}.csv", "\n".join(rows) + "\n")
+    assert report["status"] == "done" and not report["counts"]["rejected"], report
+    return Family(
+        "M DUPONT Jean", ("JOLIEVILLE", f"T{u}-C1", f"K{u}C1"), f"T{u}-C0", ("JOLIEVILLE", f"T{u}-G1", f"K{u}G1")
+    )
 
 
 def mail_link(client: Client, email: str, path: str, count: int = 1) -> str:

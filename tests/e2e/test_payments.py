@@ -7,7 +7,7 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import CANTINE, GARDERIE, check_screen, log_in, parent_with, row
+from tests.e2e.conftest import check_screen, log_in, new_family, parent_with, row
 
 pytestmark = pytest.mark.e2e
 
@@ -21,22 +21,25 @@ def _pay(page: Page, reference: str, button: str) -> None:
 
 
 def test_refused_then_abandoned_payment_leave_the_invoice_to_pay(page: Page, stack):
-    parent = parent_with(stack, CANTINE)
+    family = new_family(stack)
+    parent = parent_with(stack, family.cantine)
     log_in(page, parent.email)
 
-    _pay(page, "2017-WI-00-9710", "Refuser")
+    _pay(page, family.cantine_ref, "Refuser")
     status = page.locator("#recap-status")
     expect(status).to_contain_text("Votre paiement a été refusé", timeout=30000)
     expect(status).to_contain_text("Vos factures restent à payer")
     check_screen(page, "20-paiement-refuse")
 
     # The refused payment released the invoice: it can be paid again, and this time abandoned.
-    _pay(page, "2017-WI-00-9710", "Abandonner")
+    _pay(page, family.cantine_ref, "Abandonner")
     expect(status).to_contain_text("Vous avez abandonné le paiement", timeout=30000)
     check_screen(page, "21-paiement-abandonne")
 
     page.goto("/#factures")
-    expect(page.get_by_role("checkbox", name=re.compile("Sélectionner la facture 2017-WI-00-9710"))).to_be_enabled()
+    expect(
+        page.get_by_role("checkbox", name=re.compile(f"Sélectionner la facture {family.cantine_ref}"))
+    ).to_be_enabled()
     page.get_by_role("link", name="Mes paiements").click()
     expect(page.locator("#payments-list tbody tr")).to_have_count(2)
     expect(page.locator("#payments-list")).to_contain_text("Refusé")
@@ -44,17 +47,18 @@ def test_refused_then_abandoned_payment_leave_the_invoice_to_pay(page: Page, sta
 
 
 def test_one_regie_per_payment(page: Page, stack):
-    parent = parent_with(stack, CANTINE, GARDERIE)
+    family = new_family(stack)
+    parent = parent_with(stack, family.cantine, family.garderie)
     log_in(page, parent.email)
     page.get_by_role("link", name="Mes factures").click()
     expect(page.locator("#current-groups h3")).to_have_count(2)
 
-    cantine = page.get_by_role("checkbox", name=re.compile("Sélectionner la facture 2017-WI-00-9710"))
-    garderie = page.get_by_role("checkbox", name=re.compile("Sélectionner la facture 2017-GA-00-0001"))
+    cantine = page.get_by_role("checkbox", name=re.compile(f"Sélectionner la facture {family.cantine_ref}"))
+    garderie = page.get_by_role("checkbox", name=re.compile(f"Sélectionner la facture {family.garderie_ref}"))
     cantine.check()
     garderie.click()
     expect(garderie).not_to_be_checked()
-    conflict = row(page, "2017-GA-00-0001").get_by_role("alert")
+    conflict = row(page, family.garderie_ref).get_by_role("alert")
     expect(conflict).to_contain_text("Un paiement ne concerne qu’une seule régie")
     expect(conflict).to_contain_text("Restauration scolaire")
     expect(page.locator("#amount-due")).to_have_text(re.compile(r"^23,45\s€$"))
@@ -66,24 +70,27 @@ def test_one_regie_per_payment(page: Page, stack):
     expect(garderie).to_be_checked()
     expect(conflict).to_have_text("")
     expect(page.locator("#amount-due")).to_have_text(re.compile(r"^12,00\s€$"))
-    assert row(page, "2017-GA-00-0001").count() == 1
+    assert row(page, family.garderie_ref).count() == 1
 
 
 def test_provider_unavailable_says_so_and_loses_nothing(page: Page, stack):
-    parent = parent_with(stack, CANTINE)
+    family = new_family(stack)
+    parent = parent_with(stack, family.cantine)
     log_in(page, parent.email)
     # PayFiP cannot create the payment once: the portal answers 503 provider_unavailable.
     stack.payfip.configure(fault="TechIndisponibiliteErreur", fault_operations=["creerPaiementSecurise"], fault_times=1)
     try:
         page.goto("/#factures")
-        page.get_by_role("checkbox", name=re.compile("Sélectionner la facture 2017-WI-00-9710")).check()
+        page.get_by_role("checkbox", name=re.compile(f"Sélectionner la facture {family.cantine_ref}")).check()
         page.get_by_role("button", name="Payer les factures sélectionnées").click()
         error = page.locator("#pay-error")
         expect(error).to_contain_text("Le paiement en ligne est momentanément indisponible")
         expect(error).to_contain_text("Rien n’a été payé ni perdu")
         check_screen(page, "23-paiement-indisponible")
         # Still ticked, still payable: the parent tries again and reaches the provider's page.
-        expect(page.get_by_role("checkbox", name=re.compile("Sélectionner la facture 2017-WI-00-9710"))).to_be_checked()
+        expect(
+            page.get_by_role("checkbox", name=re.compile(f"Sélectionner la facture {family.cantine_ref}"))
+        ).to_be_checked()
         page.get_by_role("button", name="Payer les factures sélectionnées").click()
         page.get_by_role("button", name="Abandonner", exact=True).click()
         page.wait_for_url(re.compile(r"/paiement/retour\?"))

@@ -9,28 +9,30 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from espace_famille.sessions import COOKIE_NAME
-from tests.e2e.conftest import CANTINE, check_screen, log_in, mail_link, parent_with, row, screen
+from tests.e2e.conftest import check_screen, log_in, mail_link, new_family, parent_with, row, screen
 from tests.support import Client
 
 pytestmark = pytest.mark.e2e
 
 
 def test_hide_and_show_an_invoice(page: Page, stack):
-    parent = parent_with(stack, CANTINE)
+    family = new_family(stack)
+    ref = family.cantine_ref
+    parent = parent_with(stack, family.cantine)
     log_in(page, parent.email)
     page.get_by_role("link", name="Mes factures").click()
-    open_row = row(page, "2017-WI-00-9710", "#current-groups")
-    open_row.get_by_role("button", name="Masquer la facture 2017-WI-00-9710").click()
+    open_row = row(page, ref, "#current-groups")
+    open_row.get_by_role("button", name=f"Masquer la facture {ref}").click()
     expect(open_row).to_have_count(0)
-    expect(page.locator("#announcer")).to_have_text("La facture 2017-WI-00-9710 est masquée.")
+    expect(page.locator("#announcer")).to_have_text(f"La facture {ref} est masquée.")
 
     page.get_by_label("Voir les factures masquées").check()
-    hidden_row = row(page, "2017-WI-00-9710", "#hidden-groups")
+    hidden_row = row(page, ref, "#hidden-groups")
     expect(hidden_row).to_be_visible()
     check_screen(page, "30-factures-masquees")
-    hidden_row.get_by_role("button", name="Afficher la facture 2017-WI-00-9710").click()
+    hidden_row.get_by_role("button", name=f"Afficher la facture {ref}").click()
     expect(hidden_row).to_have_count(0)
-    expect(row(page, "2017-WI-00-9710", "#current-groups")).to_be_visible()
+    expect(row(page, ref, "#current-groups")).to_be_visible()
     assert parent.api.get("/api/invoices?view=hidden").json()["invoices"] == []
 
 
@@ -133,10 +135,11 @@ def test_session_expiry_is_announced_and_can_be_extended(page: Page, stack):
 
 
 def test_an_expired_session_brings_back_the_login_without_losing_the_page(page: Page, stack):
-    parent = parent_with(stack, CANTINE)
+    family = new_family(stack)
+    parent = parent_with(stack, family.cantine)
     log_in(page, parent.email)
     page.goto("/#factures-payees")
-    expect(page.locator("#paid-groups tbody tr")).to_have_count(3)
+    expect(page.locator("#paid-groups tbody tr")).to_have_count(1)
     # The server forgets the session (as after 30 idle minutes); the page's next call finds out.
     page.context.clear_cookies()
     page.get_by_role("link", name="Factures en cours").click()
@@ -145,17 +148,18 @@ def test_an_expired_session_brings_back_the_login_without_losing_the_page(page: 
     login.get_by_label("Identifiant").fill(parent.email)
     login.get_by_label("Mot de passe", exact=True).fill("un mot de passe bien long")
     login.get_by_role("button", name="Valider").click()
-    expect(page.locator("#current-groups")).to_contain_text("2017-WI-00-9710")
+    expect(page.locator("#current-groups")).to_contain_text(family.cantine_ref)
     assert page.url.endswith("/#factures")
 
 
 def test_my_account(page: Page, stack):
-    parent = parent_with(stack, CANTINE)
+    family = new_family(stack)
+    parent = parent_with(stack, family.cantine)
     log_in(page, parent.email)
     page.get_by_role("link", name="Mon compte", exact=True).first.click()
     account = page.locator("#panel-compte")
     expect(account).to_contain_text(parent.email)
-    expect(page.locator("#regies-list")).to_contain_text("Jolieville - Restauration scolaire (M LACROIX Jerome)")
+    expect(page.locator("#regies-list")).to_contain_text("Jolieville - Restauration scolaire (M DUPONT Jean)")
     check_screen(page, "35-mon-compte")
 
     with page.expect_download() as download:
