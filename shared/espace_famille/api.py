@@ -171,7 +171,11 @@ def client_ip(app: APIGatewayHttpResolver) -> str:
 
 
 def session_cookie(token: str) -> Cookie:
-    """The session cookie (DESIGN §6); an empty token gives the cookie that clears it."""
+    """The session cookie (docs/security.md); an empty token gives the cookie that clears it.
+
+    `__Host-` prefixed, so Secure, Path=/ and no Domain are required by the browser itself; it lives as
+    long as the session's absolute expiry (12 h).
+    """
     return Cookie(
         name=sessions.COOKIE_NAME,
         value=token,
@@ -183,16 +187,41 @@ def session_cookie(token: str) -> Cookie:
     )
 
 
+def device_cookie(token: str) -> Cookie:
+    """The device cookie a successful login leaves (180 days): this browser's own allowance of failed logins.
+
+    SameSite=Strict: only the portal's own pages ever send it (to the login and password routes).
+    """
+    return Cookie(
+        name=sessions.DEVICE_COOKIE_NAME,
+        value=token,
+        path="/",
+        secure=True,
+        http_only=True,
+        same_site=SameSite.STRICT_MODE,
+        max_age=int(sessions.DEVICE_LIFETIME.total_seconds()),
+    )
+
+
+def login_cookies(session_token: str, device_token: str | None) -> list[Cookie]:
+    """The cookies a login or a confirmation sets: the session's, and a device cookie if a new one was made."""
+    return [session_cookie(session_token)] + ([device_cookie(device_token)] if device_token else [])
+
+
+def device_token(app: APIGatewayHttpResolver) -> str | None:
+    """The browser's device cookie, if it sent one of the right shape."""
+    return sessions.token_from_cookies(list(app.current_event.cookies or []), sessions.DEVICE_COOKIE_NAME)
+
+
 def session_hash(app: APIGatewayHttpResolver) -> str | None:
     """The hash of the request's session, as the authorizer passed it (for logout and password change)."""
     value = (app.current_event.request_context.authorizer.get_lambda or {}).get("session")
     return str(value) if value else None
 
 
-def cookie_session_hash(app: APIGatewayHttpResolver) -> str | None:
-    """The hash of the session token the request's cookie carries, on a public route (no authorizer)."""
-    token = sessions.token_from_cookies(list(app.current_event.cookies or []))
-    return sessions.token_hash(token) if token else None
+def session_hashes_in_cookies(app: APIGatewayHttpResolver) -> list[str]:
+    """The hashes of the session tokens the request's cookies carry, on a public route (no authorizer)."""
+    return [sessions.token_hash(t) for t in sessions.tokens_from_cookies(list(app.current_event.cookies or []))]
 
 
 def lambda_handler_for(
