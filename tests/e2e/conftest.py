@@ -143,3 +143,11 @@ def row(page: Page, reference: str, within: str = "#main") -> Any:
 
 def normalise(text: str) -> str:
     return re.sub(r"\s+", " ", text.replace("\u00a0", " ").replace("\u202f", " ")).strip()
+
+
+def cells(row_locator: Any) -> tuple[str, str, str]:
+    """Date, description and amount of an invoice row, as a parent reads them."""
+    return tuple(  # type: ignore[return-value]
+        normalise(row_locator.locator(f"td[data-label='{label}']").inner_text())
+        for label in ("Date", "Description", "Montant")
+    )
