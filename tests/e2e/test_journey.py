@@ -41,6 +41,12 @@ def test_the_journey_of_the_description(page: Page, stack):
     expect(confirm.get_by_role("heading", name="Confirmer mon compte")).to_be_visible()
     check_screen(page, "03-confirmer-mon-compte")
     confirm.get_by_label("Votre nom").fill("LACROIX")
+    # A weak password: the API's reason is said in the form, and nothing is confirmed.
+    confirm.get_by_label("Mot de passe", exact=True).fill("lacroix12345")
+    confirm.get_by_label("Confirmez le mot de passe").fill("lacroix12345")
+    confirm.get_by_role("button", name="Confirmer mon compte").click()
+    expect(confirm.get_by_role("alert")).to_contain_text("mot de passe trop faible")
+    expect(confirm).to_be_visible()
     confirm.get_by_label("Mot de passe", exact=True).fill(PASSWORD)
     confirm.get_by_label("Confirmez le mot de passe").fill(PASSWORD)
     confirm.get_by_role("button", name="Confirmer mon compte").click()
