@@ -135,6 +135,15 @@ def wait_for_mail(client: httpx.Client, to: str, count: int = 1, timeout: float 
         time.sleep(0.05)
 
 
+def reset_queued(client: httpx.Client) -> None:
+    client.delete("/__local__/sqs-sends")
+
+
+def queued(client: httpx.Client) -> int:
+    """Messages sent to the stack's queues since reset_queued: the mails requests decided to send."""
+    return int(client.get("/__local__/sqs-sends").json().get("SendMessage", 0))
+
+
 def link_token(mail_text: str, path: str) -> str:
     m = re.search(re.escape(path) + r"\?token=([A-Za-z0-9_-]+)", mail_text)
     assert m, f"no {path}?token= link in {mail_text!r}"

@@ -14,6 +14,12 @@ from espace_famille.observability import logger, metrics
 @logger.inject_lambda_context
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
-    counts = payments.reconcile(payments.default_provider(), system_clock(), payments.mail_receipt)
+    counts = payments.reconcile(
+        payments.default_provider(),
+        system_clock(),
+        payments.mail_receipt,
+        # Stop with room for one more provider call (its timeout) and the writes after it.
+        out_of_time=lambda: context.get_remaining_time_in_millis() < (payments.PROVIDER_TIMEOUT_S + 5) * 1000,
+    )
     logger.info("reconciliation done", extra={"counts": counts})
     return counts

@@ -61,6 +61,8 @@ class Recorder:
         self.dynamodb_calls: Counter[str] = Counter()
         self.aws_calls: list[dict[str, str]] = []
         self.s3_writes = 0
+        # Messages sent to SQS queues: what requests queued (the local stack's polling is not counted).
+        self.sqs_sends: Counter[str] = Counter()
         self.mail_times: dict[str, str] = {}
         # Bumped by every DynamoDB call that may change an item: what the query index below is valid for.
         self.dynamodb_epoch = 0
@@ -108,6 +110,9 @@ def recording_app(app: Any, rec: Recorder) -> Callable[..., Iterable[bytes]]:
                 rec.dynamodb_calls[operation] += 1
                 if operation not in _READS:
                     rec.dynamodb_epoch += 1
+        elif target in ("AmazonSQS.SendMessage", "AmazonSQS.SendMessageBatch"):
+            with rec.lock:
+                rec.sqs_sends[target.split(".", 1)[1]] += 1
         auth = environ.get("HTTP_AUTHORIZATION", "")
         is_s3_write = "/s3/aws4_request" in auth and environ.get("REQUEST_METHOD") in ("PUT", "POST", "DELETE")
         result = app(environ, start_response)
@@ -145,6 +150,11 @@ def _local(environ: dict[str, Any], start_response: Callable[..., Any], rec: Rec
     elif path == "/__local__/s3-writes":
         with rec.lock:
             body = {"count": rec.s3_writes}
+    elif path == "/__local__/sqs-sends":
+        with rec.lock:
+            if method == "DELETE":
+                rec.sqs_sends.clear()
+            body = dict(rec.sqs_sends)
     else:
         start_response("404 Not Found", [("Content-Type", "application/json")])
         return [b'{"message":"Not Found"}']

@@ -470,6 +470,8 @@ def parse_soap(body: bytes) -> tuple[str, dict[str, str]]:
         root = etree.fromstring(body, parser)
     except etree.XMLSyntaxError as exc:
         raise ValueError(str(exc)) from exc
+    if root.getroottree().docinfo.doctype:
+        raise ValueError("DTD refused")  # SOAP forbids them; entities are never expanded anyway
     found = root.find(f"{{{SOAP_ENV}}}Body")
     if found is None or len(found) == 0:
         raise ValueError("no SOAP body")

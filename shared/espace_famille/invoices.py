@@ -23,6 +23,7 @@ DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
 _CURSOR_SK = re.compile(r"^P#\d{4}-\d{2}-\d{2}#[A-Z0-9][A-Z0-9._/-]{0,39}$")
 
+_NUMCLI = re.compile(r"^[0-9]{6}$")  # PayFiP's régie number: without it a régie cannot take a payment
 # Payment backends built so far; a régie with another one (or "none") is not payable online.
 ONLINE_BACKENDS = frozenset({"payfip"})
 # Why an invoice cannot be paid online (`not_payable_reason`, documented in docs/api.md); "paid" and
@@ -40,7 +41,11 @@ def not_payable_reason(invoice: Invoice, regie: Regie | None, now_iso: str) -> s
         return BEING_CHECKED  # a payment whose money may have been taken is being checked by the trésorerie
     if invoice.locked_at(now_iso):
         return PAYMENT_IN_PROGRESS
-    if regie is None or regie.payment_backend not in ONLINE_BACKENDS:
+    if (
+        regie is None
+        or regie.payment_backend not in ONLINE_BACKENDS
+        or not _NUMCLI.match(regie.payment_options.get("numcli", ""))
+    ):
         return REGIE_NOT_PAYABLE_ONLINE
     return None
 

@@ -10,13 +10,15 @@ A paid result that cannot be applied cleanly makes the payment an anomaly that h
 from __future__ import annotations
 
 import base64
+import dataclasses
 import re
 import secrets
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any, Protocol
+from urllib.parse import parse_qsl
 
 from espace_famille import mail
 from espace_famille.clock import PARIS, iso, parse_iso
@@ -45,6 +47,7 @@ IDOP_LIFE = timedelta(minutes=15)
 EXPIRY_MARGIN = timedelta(minutes=5)
 PROVIDER_TIMEOUT_S = 8.0  # under the functions' timeout, with room to record the outcome
 CHECK_INTERVAL = timedelta(seconds=10)  # at most one provider call per payment per interval (reads, reconciliation)
+_PAYMENT_FIELDS = frozenset(f.name for f in dataclasses.fields(Payment))
 STATUSES = ("pending", "paid", "refused", "cancelled", "expired", "error", "anomaly")
 FINAL = frozenset({"paid", "anomaly", "error"})
 _EMAIL_RE = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
@@ -150,7 +153,7 @@ def initiate(
     wanted = [keys.link(account_id, link_id(*d)) for d in debtors] + [keys.regie(*r) for r in regies]
     found = batch_get(wanted)
     linked = {(i["collectivite_id"], i["regie_id"], i["debtor_id"]) for i in found if i["SK"].startswith("LINK#")}
-    if debtors - linked or any(i.status == "cancelled" for i in invoices.values()):
+    if debtors - linked:
         raise NotFound()
     if len(regies) > 1:
         raise SeveralRegies()
@@ -202,7 +205,8 @@ def initiate(
             urlnotif=f"{site_url}/webhooks/payfip",
             urlredirect=f"{site_url}/paiement/retour?payment={pid}",
         )
-    except ProviderUnavailable as exc:
+    except (ProviderUnavailable, ValueError) as exc:
+        # ValueError: the adapter refused an argument PayFiP would refuse (a régie's options are wrong).
         logger.warning("payment provider unavailable at creation", extra={"payment_id": pid, "error": str(exc)})
         _give_up(payment, now, "provider unavailable at creation")
         raise ProviderDown() from None
@@ -360,8 +364,9 @@ def apply(
             logger.error("payment anomaly", extra={"payment_id": current.payment_id, "anomaly": todo.detail})
         if after is not None:
             after()
-        fresh = store.get_payment(current.payment_id, consistent=True)
-        return fresh or current
+        # What the transaction wrote, without reading it back.
+        known = {k: v for k, v in todo.fields.items() if k in _PAYMENT_FIELDS}
+        return replace(current, status=todo.to_status, updated_at=iso(now), **known)
     raise ProviderDown("Le paiement n’a pas pu être mis à jour ; réessayez.")
 
 
@@ -383,6 +388,20 @@ def refresh(
     return apply(payment, result, now, receipt)
 
 
+def notification_params(query: Mapping[str, str], body: str | None, base64_encoded: bool) -> dict[str, str]:
+    """The fields of a notification: its query string and its form body (PayFiP posts a form)."""
+    params = {str(k): str(v) for k, v in query.items()}
+    text = body or ""
+    try:
+        if base64_encoded:
+            text = base64.b64decode(text, validate=True).decode("utf-8")
+        # A handful of fields at most are meaningful; more is not a notification.
+        params.update(parse_qsl(text, max_num_fields=20, keep_blank_values=True, strict_parsing=False))
+    except (ValueError, UnicodeDecodeError):
+        raise ValidationFailed("Données invalides — formulaire illisible.") from None
+    return params
+
+
 def notified(params: Mapping[str, str], provider: Provider, now: datetime, receipt: Receipt | None = None) -> Payment:
     """The provider's notification: it names an idop, nothing more; the result is asked from the provider."""
     idop = idop_from(params)
@@ -397,13 +416,24 @@ def notified(params: Mapping[str, str], provider: Provider, now: datetime, recei
     return apply(payment, provider.result(idop), now, receipt)
 
 
-def reconcile(provider: Provider, now: datetime, receipt: Receipt | None = None, budget: int = 200) -> dict[str, int]:
-    """Asks about every pending payment (oldest first, up to `budget`); counts what became of them."""
+def reconcile(
+    provider: Provider,
+    now: datetime,
+    receipt: Receipt | None = None,
+    budget: int = 200,
+    out_of_time: Callable[[], bool] = lambda: False,
+) -> dict[str, int]:
+    """Asks about every pending payment, oldest first, up to `budget` or until `out_of_time()`; counts outcomes.
+
+    What is left waits for the next run: the oldest come first, so none waits forever.
+    """
     counts: dict[str, int] = {"checked": 0, "unavailable": 0}
     start = None
     while counts["checked"] + counts["unavailable"] < budget:
         page, start = store.in_state("pending", limit=100, start=start)
         for payment in page:
+            if out_of_time() or counts["checked"] + counts["unavailable"] >= budget:
+                return counts
             try:
                 after = refresh(payment, provider, now, receipt)
             except ProviderUnavailable:

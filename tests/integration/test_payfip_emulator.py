@@ -298,3 +298,25 @@ def test_a_result_is_final(emu, client):
     with pytest.raises(RuntimeError, match="409"):
         emu.handle.settle(idop, "P")
     assert client.result(idop).outcome == "refused"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"",
+        b"not xml",
+        b"<a/>",
+        b'<?xml version="1.0"?><!DOCTYPE d [<!ENTITY e SYSTEM "file:///etc/passwd">]>'
+        b'<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body>'
+        b"<recupererDetailClient><arg0><numCli>&e;</numCli></arg0></recupererDetailClient></s:Body></s:Envelope>",
+        b'<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><autre/></s:Body></s:Envelope>',
+        b"<x>" + b"a" * 70000 + b"</x>",
+    ],
+    ids=["empty", "text", "no-envelope", "external-entity", "unknown-operation", "too-long"],
+)
+def test_unreadable_soap_is_a_protocol_fault(emu, body):
+    answer = httpx.post(emu.handle.service_url, content=body, headers={"Content-Type": "text/xml"})
+    assert answer.status_code == 500
+    assert "TechProtocolaireErreur" in answer.text
+    assert "root:" not in answer.text
+    assert emu.handle.payments() == []

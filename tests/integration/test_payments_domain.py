@@ -121,7 +121,7 @@ def test_paid_or_cancelled_or_not_online_is_not_payable(table):
         _start(fam, FakeProvider())
     fam = family(1)
     catalog.put_all([Invoice(**{**fam.invoices[0].__dict__, "status": "cancelled"})])
-    with pytest.raises(NotFound):  # cancelled invoices are not shown to anyone
+    with pytest.raises(payments.NotPayable):
         _start(fam, FakeProvider())
     fam = family(1, backend="none")
     with pytest.raises(payments.NotPayable):
@@ -275,7 +275,12 @@ def test_the_receipt_is_written_with_the_paid_result_only(table):
 
     def receipt(payment, fields, now):
         elements, release = payments.mail_receipt(payment, fields, now)
-        return elements, lambda: (sent.append(payment.payment_id), release())
+
+        def after() -> None:
+            sent.append(payment.payment_id)
+            release()
+
+        return elements, after
 
     idop = _payment(pid).provider_ref or ""
     for _ in range(5):
@@ -297,3 +302,41 @@ def test_forged_notifications(table):
     with pytest.raises(NotFound):
         payments.notified({"idop": "0" * 8 + "-0000-0000-0000-" + "0" * 12}, provider, T0)
     assert provider.result_calls == 0
+
+
+def test_with_the_emulator_paid_notification_lost_lock_expired_then_paid_at_the_tresorerie_is_an_anomaly(table, stack):
+    """The same story with PayFiP's real client against the emulator; the domain's clock jumps past the lock."""
+    from espace_famille.payfip import PayfipClient, PayfipEndpoints
+
+    emulator = stack.payfip
+    emulator.configure(notifications="drop", fault=None)
+    try:
+        client = PayfipClient(PayfipEndpoints(emulator.service_url, emulator.page_url), timeout=5)
+        fam = family(1)
+        now = datetime.now(UTC)
+        pid = _start(fam, client, now=now)["payment_id"]
+        emulator.settle(_payment(pid).provider_ref, "P", notify=False)
+        later = now + timedelta(minutes=45)
+        assert invoices.not_payable_reason(_invoice(fam.ids[0]), None, iso(later)) != "payment_in_progress"
+        paid = Invoice(**{**_invoice(fam.ids[0]).__dict__, "status": "paid", "paid_by": "external"})
+        assert catalog.replace_open_invoice(paid, iso(later))
+        payments.reconcile(client, later)
+        after = _payment(pid)
+        assert after.status == "anomaly" and "already paid at the trésorerie" in (after.anomaly or "")
+        assert after.transaction_number  # what PayFiP said is kept for the trésorerie
+    finally:
+        emulator.configure(notifications="deliver")
+
+
+def test_reconciliation_stops_when_out_of_time_or_budget(table):
+    fam, provider = family(3), FakeProvider()
+    for iid in fam.ids:
+        _start(fam, provider, ids=[iid])
+    asked = provider.result_calls
+    assert payments.reconcile(provider, T0 + timedelta(minutes=1), out_of_time=lambda: True) == {
+        "checked": 0,
+        "unavailable": 0,
+    }
+    assert provider.result_calls == asked
+    counts = payments.reconcile(provider, T0 + timedelta(minutes=2), budget=2)
+    assert counts["checked"] + counts["unavailable"] == 2

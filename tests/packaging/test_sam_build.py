@@ -127,3 +127,26 @@ def test_every_built_function_imports_with_its_layer(built):
         assert report["version"] == [3, 13], logical_id
         if logical_id not in PASSWORD_FUNCTIONS:
             assert not report["argon2"], f"{logical_id} imports argon2 but hashes no password"
+
+
+def test_payfip_adapter_works_from_the_built_layer(built):
+    """eopayment's WSDL and XSD files are in the layer, and zeep and lxml load under the runtime's Python."""
+    layer = built / "SharedLayer" / "python"
+    assert (layer / "eopayment" / "resource" / "PaiementSecuriseService.wsdl").exists()
+    compiled = list(layer.glob("lxml/etree*.so"))
+    assert compiled and "cpython-313" in compiled[0].name
+    probe = (
+        f"import sys; sys.path[:0] = [{str(layer)!r}]\n"
+        "from espace_famille.payfip import PayfipClient, PayfipEndpoints, objet_for\n"
+        "client = PayfipClient(PayfipEndpoints('http://127.0.0.1:9/tpa/services/securite', 'http://p/x'))\n"
+        "print(client.page_url('abc'), objet_for('Régie été', ['2017-WI-00-9710']))\n"
+    )
+    result = subprocess.run(
+        [_runtime_python(), "-I", "-c", probe],
+        env={"PATH": os.environ["PATH"], "PYTHONNOUSERSITE": "1"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip() == "http://p/x?idop=abc Regie ete 2017 WI 00 9710"

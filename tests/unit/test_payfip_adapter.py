@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 import zeep.exceptions
+from hypothesis import given
+from hypothesis import strategies as st
 from lxml import etree
 
 from espace_famille import payfip
@@ -164,3 +166,17 @@ def test_fault_details_of_an_answer_that_is_not_soap():
     # zeep puts the raw body in `detail` when a 5xx answer is an HTML page.
     fault = zeep.exceptions.Fault("Service Unavailable", detail=b"<html><body>Service Unavailable</body></html>")
     assert payfip.fault_details(fault) == (None, None, None)
+
+
+@given(st.text(max_size=300), st.lists(st.text(max_size=60), max_size=60))
+def test_objet_is_always_acceptable_to_payfip(name, references):
+    objet = objet_for(name, references)
+    assert len(objet) <= 100
+    assert re.fullmatch(r"[A-Za-z0-9 ]*", objet)
+    assert objet == objet.strip() and "  " not in objet
+
+
+@given(st.dictionaries(st.text(max_size=8), st.one_of(st.text(max_size=100), st.integers(), st.none()), max_size=5))
+def test_idop_from_never_raises_and_answers_only_safe_text(params):
+    idop = idop_from(params)
+    assert idop is None or re.fullmatch(r"[A-Za-z0-9-]{1,64}", idop)
