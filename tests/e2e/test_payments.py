@@ -97,3 +97,20 @@ def test_provider_unavailable_says_so_and_loses_nothing(page: Page, stack):
         expect(page.locator("#recap-status")).to_contain_text("Vous avez abandonné le paiement", timeout=30000)
     finally:
         stack.payfip.reset()
+
+
+def test_an_invoice_held_by_a_payment_says_why_it_cannot_be_ticked(page: Page, stack):
+    family = new_family(stack)
+    parent = parent_with(stack, family.cantine)
+    log_in(page, parent.email)
+    page.goto("/#factures")
+    page.get_by_role("checkbox", name=re.compile(f"Sélectionner la facture {family.cantine_ref}")).check()
+    page.get_by_role("button", name="Payer les factures sélectionnées").click()
+    page.get_by_role("button", name="Payer", exact=True).wait_for()
+    # The parent leaves the provider's page without choosing: the invoice stays held by that payment a while.
+    page.goto("/#factures")
+    box = page.get_by_role("checkbox", name=re.compile(f"Sélectionner la facture {family.cantine_ref}"))
+    expect(box).to_be_disabled()
+    expect(row(page, family.cantine_ref)).to_contain_text("Un paiement de cette facture est en cours")
+    expect(page.locator("#amount-due")).to_have_text(re.compile(r"^0,00\s€$"))
+    check_screen(page, "24-paiement-en-cours")

@@ -52,7 +52,7 @@ const STATUS_MESSAGES = {
     "Votre paiement est en cours de vérification par la trésorerie. Ne payez pas de nouveau ces factures : la trésorerie vous contactera si nécessaire.",
 };
 const NOT_PAYABLE = {
-  payment_in_progress: "Un paiement de cette facture est en cours : attendez son résultat (quelques minutes au plus).",
+  payment_in_progress: "Un paiement de cette facture est en cours : attendez son résultat (20 minutes au plus).",
   being_checked: "Un paiement de cette facture est en cours de vérification par la trésorerie : ne la payez pas de nouveau.",
   regie_not_payable_online: "Cette régie ne propose pas le paiement en ligne : payez cette facture auprès de votre collectivité.",
   paid: "Cette facture est déjà payée.",
