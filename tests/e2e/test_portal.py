@@ -105,6 +105,16 @@ def test_logout_clears_the_cookie(page: Page, stack):
     # No session any more (the device cookie, kept on purpose, makes the gateway ask the authorizer: 403).
     assert page.request.get("/api/me").status in (401, 403)
 
+    # A recap link opened while signed out: the login screen first, then that very page.
+    page.goto("/paiement/retour?payment=" + "a" * 26)
+    login = screen(page, "screen-login")
+    login.get_by_label("Identifiant").fill(parent.email)
+    login.get_by_label("Mot de passe", exact=True).fill("un mot de passe bien long")
+    login.get_by_role("button", name="Valider").click()
+    expect(page.get_by_role("heading", name="Récapitulatif de votre paiement")).to_be_visible()
+    expect(page.locator("#recap-status")).to_have_text("Ce paiement est introuvable.")
+    assert page.url.endswith("/paiement/retour?payment=" + "a" * 26)
+
 
 def test_session_expiry_is_announced_and_can_be_extended(page: Page, stack):
     parent = parent_with(stack)

@@ -228,7 +228,9 @@ function wireLoggedOutForms() {
     $("login-notice").textContent = "";
     await loadMe();
     sessionActivity();
-    if (location.hash === "" || LOGGED_OUT[location.hash.slice(1)]) history.replaceState(null, "", `${location.pathname === "/" ? "/" : location.pathname}${location.search}${location.pathname === "/" ? "#actualites" : ""}`);
+    // Back where the parent was (a tab, the recap); from the login screen itself, to the news.
+    const onLoginScreen = location.hash === "" || LOGGED_OUT[location.hash.slice(1)];
+    if (location.pathname === "/" && onLoginScreen) history.replaceState(null, "", "/#actualites");
     await route();
   });
 
