@@ -8,6 +8,7 @@ import contextlib
 import json
 import os
 import signal
+import sys
 from pathlib import Path
 
 from infra.local.stack import ROOT, LocalStack, StackConfig
@@ -27,7 +28,11 @@ async def serve(port: int, payfip_port: int, state_file: Path, log_file: Path) -
         loop.add_signal_handler(sig, stop.set)
     try:
         # start() returns once the demo data is imported; the gateway answers 503 until then.
-        await stack.start()
+        try:
+            await stack.start()
+        except Exception:
+            print(f"Le démarrage a échoué : voir les journaux, {log_file}", file=sys.stderr, flush=True)
+            raise
         # Where `espace-famille import --stack local` finds this stack.
         state_file.parent.mkdir(parents=True, exist_ok=True)
         state_file.write_text(json.dumps(stack.info(), indent=2))
