@@ -145,7 +145,7 @@ async function loadMe() {
   return state.me;
 }
 
-function expired(error) {
+function expired() {
   if (!state.me) return;
   signedOut("Votre session a expiré. Connectez-vous pour reprendre là où vous en étiez.", true);
 }
@@ -373,7 +373,7 @@ function invoiceTable(group, kind) {
       { "data-reference": ref },
       selectCell,
       h("td", { "data-label": "Date" }, frDate(inv.issued_on)),
-      h("td", { "data-label": "Description" }, kind === "hidden" && inv.status === "paid" ? description(inv) : description(inv), reason),
+      h("td", { "data-label": "Description" }, description(inv), reason),
       h("td", { class: "num", "data-label": "Montant" }, euros(inv.amount_cents)),
       actions,
     );
