@@ -294,3 +294,23 @@ def test_rate_expressions():
     assert _rate_seconds("rate(5 minutes)") == 300
     assert _rate_seconds("rate(2 hours)") == 7200
     assert _rate_seconds("cron(0 12 * * ? *)") is None
+
+
+@pytest.mark.parametrize("server", ["gateway", "payfip emulator"])
+def test_accepted_connections_have_nagle_off(stack, server):
+    """TCP_NODELAY on what the servers accept: else Nagle and delayed ACK hold each answer ~40 ms."""
+    import socket
+
+    local = stack[0]
+    url, served = (
+        (local.url + "/items/special", local)
+        if server == "gateway"
+        else (local.payfip_server.url + "/", local.payfip_server)
+    )
+    with httpx.Client(timeout=30) as keep_alive:
+        keep_alive.get(url)  # any answer: the connection stays open afterwards
+        ours = keep_alive._transport._pool.connections[0]._connection._network_stream.get_extra_info("socket")
+        local_port = ours.getsockname()[1]
+        accepted = [s for s in served.open_connections() if s.getpeername()[1] == local_port]
+        assert len(accepted) == 1
+        assert accepted[0].getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
