@@ -300,17 +300,14 @@ def test_rate_expressions():
 def test_accepted_connections_have_nagle_off(stack, server):
     """TCP_NODELAY on what the servers accept: else Nagle and delayed ACK hold each answer ~40 ms."""
     import socket
+    from urllib.parse import urlsplit
 
     local = stack[0]
-    url, served = (
-        (local.url + "/items/special", local)
-        if server == "gateway"
-        else (local.payfip_server.url + "/", local.payfip_server)
-    )
-    with httpx.Client(timeout=30) as keep_alive:
-        keep_alive.get(url)  # any answer: the connection stays open afterwards
-        ours = keep_alive._transport._pool.connections[0]._connection._network_stream.get_extra_info("socket")
-        local_port = ours.getsockname()[1]
-        accepted = [s for s in served.open_connections() if s.getpeername()[1] == local_port]
+    served = local if server == "gateway" else local.payfip_server
+    address = urlsplit(served.url)
+    with socket.create_connection((address.hostname, address.port), timeout=30) as ours:
+        ours.sendall(b"GET /items/special HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert ours.recv(65536).startswith(b"HTTP/1.1 ")  # any answer: the connection stays open
+        accepted = [s for s in served.open_connections() if s.getpeername() == ours.getsockname()]
         assert len(accepted) == 1
         assert accepted[0].getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
