@@ -13,9 +13,9 @@ from botocore.exceptions import ClientError
 
 from espace_famille import aws
 from espace_famille.config import settings
+from espace_famille.dal.keys import Key
 
 Item = dict[str, Any]
-Key = dict[str, str]
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
