@@ -4,7 +4,7 @@ Every measurement is a whole fresh process, timed from the parent (start to exit
 (os.wait4). A function's process imports its handler module, as Lambda's init does, then handles one
 representative event against the template's table on a local moto server, so that what a handler loads
 lazily on its first request is counted too. Baseline and function run one after the other, A B A B, and
-each function's figure is the median of its pairwise ratios: the noise of a shared machine hits both
+each function's ratio is the median of its pairwise ratios: the noise of a shared machine hits both
 members of a pair alike. The environment is the template's for that function, tracing as deployed.
 
     .venv/bin/python -m bench cold_start                     # the whole benchmark
@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from bench import Row
 from infra.cfn import Function, load_template
 from infra.local.aws import local_table
 from infra.local.stack import ROOT, render_demo
@@ -31,6 +32,9 @@ from infra.local.workers import lambda_environment
 
 RUNS = int(os.environ.get("COLD_START_RUNS", "9"))
 BASELINE = "import boto3"
+# The process's own peak RSS (VmHWM is per address space, fresh after exec; a child's rusage would carry
+# the parent's, which Linux keeps across exec).
+PEAK_RSS = "\nprint('VmHWM', open('/proc/self/status').read().split('VmHWM:')[1].split()[0])"
 SESSION_TOKEN = "B" * 43
 PASSWORD = "un mot de passe de douze caractères ou plus"  # noqa: S105 - a benchmark's own account
 CLAIM = {"collectivite_id": "JOLIEVILLE", "reference": "2017-WI-00-9710", "key": "K9710"}
@@ -52,6 +56,7 @@ class Context:
 result = app.handler(json.loads(sys.argv[1]), Context())
 print(json.dumps(result, default=str))
 """
+PROBE += PEAK_RSS
 
 
 @dataclass(frozen=True)
@@ -108,7 +113,7 @@ def seed(bucket: str) -> tuple[str, list[Case]]:
     today = datetime.now(UTC).date()
     for path in sorted((ROOT / "infra" / "demo").glob("*.jsonl")) + sorted((ROOT / "infra" / "demo").glob("*.csv")):
         data = render_demo(path.read_text(encoding="utf-8"), today).encode("utf-8")
-        report = Importer().run(path.name, lambda data=data: _stream(data))  # type: ignore[misc]
+        report = Importer().run(path.name, lambda data=data: _stream(data))
         assert report.status == "done", report.as_json()
     now = datetime.now(UTC)
     account_id = uuid.uuid4().hex
@@ -136,7 +141,7 @@ def seed(bucket: str) -> tuple[str, list[Case]]:
         Case(
             "authorizer: a live session",
             "SessionAuthorizerFunction",
-            {"version": "2.0", "type": "REQUEST", "cookies": [f"ef_session={SESSION_TOKEN}"]},
+            {"version": "2.0", "type": "REQUEST", "cookies": [f"{sessions.COOKIE_NAME}={SESSION_TOKEN}"]},
             lambda result: result.get("isAuthorized") is True,
         ),
         Case(
@@ -194,11 +199,7 @@ def _stream(data: bytes) -> Any:
 
 
 def run_measured(argv: list[str], env: dict[str, str]) -> tuple[Sample, str]:
-    """Runs one fresh process; its wall time from the parent and its own peak RSS (wait4).
-
-    posix_spawn (vfork), not fork: a forked child's peak RSS would start at the parent's, which Linux
-    keeps across exec.
-    """
+    """Runs one fresh process; its wall time from the parent and the peak RSS it printed last."""
     read_end, write_end = os.pipe()
     actions = [(os.POSIX_SPAWN_DUP2, write_end, 1), (os.POSIX_SPAWN_DUP2, write_end, 2)]
     start = time.perf_counter()
@@ -206,11 +207,13 @@ def run_measured(argv: list[str], env: dict[str, str]) -> tuple[Sample, str]:
     os.close(write_end)
     with os.fdopen(read_end, "r", encoding="utf-8") as reader:
         out = reader.read()
-    _, status, usage = os.wait4(pid, 0)
+    _, status = os.waitpid(pid, 0)
     elapsed = (time.perf_counter() - start) * 1000
     if os.waitstatus_to_exitcode(status) != 0:
         raise RuntimeError(f"benchmark process failed:\n{out[-3000:]}")
-    return Sample(elapsed, usage.ru_maxrss / 1024), out
+    lines = out.strip().splitlines()
+    peak_kib = int(lines[-1].split()[1])
+    return Sample(elapsed, peak_kib / 1024), "\n".join(lines[:-1])
 
 
 def package_size_mb(logical_id: str) -> str:
@@ -223,7 +226,7 @@ def package_size_mb(logical_id: str) -> str:
     return f"{size / 1e6:.1f}"
 
 
-def main() -> None:
+def main() -> list[Row]:
     stack_name = f"cold{uuid.uuid4().hex[:6]}"
     with local_table(ROOT / "template.yaml", stack_name=stack_name) as aws:
         template = load_template(ROOT / "template.yaml", {"SiteUrl": "http://127.0.0.1:9"}, stack_name=stack_name)
@@ -246,7 +249,7 @@ def main() -> None:
             envs[case.label] = (argv, env)
             _, out = run_measured(argv, env)  # warm-up: bytecode, page cache
             assert case.expect(json.loads(out.strip().splitlines()[-1])), (case.label, out[-2000:])
-        baseline_argv = [sys.executable, "-c", BASELINE]
+        baseline_argv = [sys.executable, "-c", BASELINE + PEAK_RSS]
         run_measured(baseline_argv, base_env)
         for case in cases:
             argv, env = envs[case.label]
@@ -260,21 +263,20 @@ def main() -> None:
             results.append((case, ratios, base_samples, samples))
             print(f"  {case.label}: × {statistics.median(ratios):.2f}", file=sys.stderr, flush=True)
 
-    print(
-        f"Python {sys.version.split()[0]}; each row: {RUNS} pairs (import boto3, then the function) in fresh processes,"
-        " start-up + first invocation against moto"
-    )
-    print(
-        "| function: first event | start + 1st call (ms) | import boto3 (ms) | × import boto3 (median of ratios)"
-        " | peak RSS (MiB) | × boto3 RSS | built package (MB) |"
-    )
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    rows = []
     for case, ratios, base_samples, samples in results:
         ms = statistics.median(s.ms for s in samples)
         base_ms = statistics.median(s.ms for s in base_samples)
         rss = statistics.median(s.rss_mb for s in samples)
         base_rss = statistics.median(s.rss_mb for s in base_samples)
-        print(
-            f"| {case.label} | {ms:.0f} | {base_ms:.0f} | {statistics.median(ratios):.2f} | {rss:.0f} |"
-            f" {rss / base_rss:.2f} | {package_size_mb(case.logical_id)} |"
+        size = package_size_mb(case.logical_id)
+        rows.append(
+            Row(
+                "cold start",
+                f"{case.label}",
+                f"{ms:.0f} ms, {rss:.0f} MiB" + (f", package {size} MB" if size != "n/a" else ""),
+                f"import boto3: {base_ms:.0f} ms, {base_rss:.0f} MiB",
+                f"× {statistics.median(ratios):.2f} (RSS × {rss / base_rss:.2f})",
+            )
         )
+    return rows

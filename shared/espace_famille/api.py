@@ -9,7 +9,6 @@ from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.shared.cookies import Cookie, SameSite
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -89,16 +88,22 @@ def validation_message(errors: list[dict[str, Any]]) -> str:
     return "Données invalides — " + " ; ".join(parts) + "."
 
 
-def make_resolver() -> APIGatewayHttpResolver:
-    """The resolver every API function uses, with domain errors and validation mapped to the envelope."""
-    app = APIGatewayHttpResolver(enable_validation=True)
+def make_resolver(validation: bool = True) -> APIGatewayHttpResolver:
+    """The resolver every API function uses, with domain errors and validation mapped to the envelope.
 
-    @app.exception_handler(RequestValidationError)
-    def on_validation(exc: RequestValidationError) -> Response[str]:
-        errors = list(exc.errors())
-        if any(e.get("type") == "json_invalid" for e in errors):
-            return error_response(InvalidJson())
-        return error_response(ValidationFailed(validation_message(errors)))
+    Validation (pydantic, Powertools' OpenAPI middleware) costs about half of `import boto3` at cold
+    start: functions whose routes take no body and no parameter turn it off.
+    """
+    app = APIGatewayHttpResolver(enable_validation=validation)
+    if validation:
+        from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+
+        @app.exception_handler(RequestValidationError)
+        def on_validation(exc: RequestValidationError) -> Response[str]:
+            errors = list(exc.errors())
+            if any(e.get("type") == "json_invalid" for e in errors):
+                return error_response(InvalidJson())
+            return error_response(ValidationFailed(validation_message(errors)))
 
     @app.exception_handler(DomainError)
     def on_domain_error(exc: DomainError) -> Response[str]:
