@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import heapq
 import json
 import re
 from datetime import datetime
@@ -14,8 +13,9 @@ from espace_famille.clock import iso
 from espace_famille.dal import invoices as store
 from espace_famille.dal import links as link_store
 from espace_famille.dal.links import Link
+from espace_famille.dal.table import in_parallel
 from espace_famille.errors import NotFound, ValidationFailed
-from espace_famille.links import names as link_names
+from espace_famille.links import LinkNames
 from espace_famille.model import OPAQUE_ID, Invoice, link_id
 
 DEFAULT_LIMIT = 50
@@ -48,10 +48,11 @@ def _newest_first(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def list_invoices(account_id: str, view: str, limit: int, cursor: str | None, now: datetime) -> dict[str, Any]:
+    """One view, in three sequential round trips whatever the régies: the authorizer's read, one Query of the
+    account's partition (links with their names, hidden flags), then the linked régies' Queries at once."""
     now_iso = iso(now)
-    links = link_store.of_account(account_id)
-    hidden = store.hidden_ids(account_id)
-    names = link_names(links)
+    links, hidden = link_store.links_and_hidden(account_id)
+    names = LinkNames(links)
 
     def shown(invoice: Invoice, is_hidden: bool) -> dict[str, Any]:
         return as_json(
@@ -63,12 +64,9 @@ def list_invoices(account_id: str, view: str, limit: int, cursor: str | None, no
         )
 
     if view == "current":
-        rows = [
-            shown(inv, False)
-            for lk in links
-            for inv in store.open_of_debtor(lk.collectivite_id, lk.regie_id, lk.debtor_id)
-            if inv.invoice_id not in hidden
-        ]
+        # Not paginated: total_due_cents is the sum of the whole view, which a family's open invoices keep small.
+        per_link = in_parallel(lambda lk: store.open_of_debtor(lk.collectivite_id, lk.regie_id, lk.debtor_id), links)
+        rows = [shown(inv, False) for invoices in per_link for inv in invoices if inv.invoice_id not in hidden]
         rows = _newest_first(rows)
         return {
             "invoices": rows,
@@ -79,7 +77,7 @@ def list_invoices(account_id: str, view: str, limit: int, cursor: str | None, no
         linked = {lk.link_id for lk in links}
         rows = [
             shown(inv, True)
-            for inv in store.many(hidden)
+            for inv in (store.many(hidden) if linked and hidden else [])
             if inv.status != "cancelled" and link_id(inv.collectivite_id, inv.regie_id, inv.debtor_id) in linked
         ]
         return {"invoices": _newest_first(rows), "total_due_cents": 0, "next_cursor": None}
@@ -87,30 +85,43 @@ def list_invoices(account_id: str, view: str, limit: int, cursor: str | None, no
 
 
 def _paid_page(links: list[Link], hidden: dict[str, str], limit: int, cursor: str | None, shown: Any) -> dict[str, Any]:
-    """One page of paid invoices across every linked régie, newest first.
+    """One page of paid invoices across every linked régie, newest first, in one round of Queries.
 
-    Pages are cut in the order (sort key, link id), both descending; the cursor is the last item's place
-    in that order, so each page costs one Query per link whatever the page number.
+    Pages are cut in the order (sort key, link id), both descending; the cursor is the last place the page
+    covers, so each page costs one Query per link whatever the page number. Each link reads only its share,
+    ceil((limit + 1) / links) items, not limit + 1: the page then holds what is certainly next in the merged
+    order, everything down to the highest place where a link stopped reading (below it, that link may have
+    newer invoices unread). A page therefore holds at most `limit` invoices, and at least that share while
+    more remain; hidden invoices read are dropped, not replaced.
     """
     by_link = {lk.link_id: lk for lk in links}
     after = _read_cursor(cursor, by_link) if cursor else None
-    # Hidden invoices are dropped after reading: read that many more (the account's own flags, a few).
-    per_link = limit + 1 + len(hidden)
-    candidates: list[tuple[str, str, Invoice]] = []
-    for lk in links:
+    if not links:
+        return {"invoices": [], "total_due_cents": 0, "next_cursor": None}
+    share = -(-(limit + 1) // len(links))
+
+    def read(lk: Link) -> list[tuple[str, Invoice]]:
         if after is None:
-            page = store.paid_page(lk.collectivite_id, lk.regie_id, lk.debtor_id, None, False, per_link)
-        else:
-            sk, cursor_link = after
-            # Same sort key as the cursor: only links after it in the order are still to come.
-            inclusive = lk.link_id < cursor_link
-            page = store.paid_page(lk.collectivite_id, lk.regie_id, lk.debtor_id, sk, inclusive, per_link)
-        candidates += [(sk_, lk.link_id, inv) for sk_, inv in page if inv.invoice_id not in hidden]
-    ordered = heapq.nlargest(limit + 1, candidates, key=lambda c: (c[0], c[1]))
-    page_items = ordered[:limit]
-    next_cursor = _make_cursor(page_items[-1][0], page_items[-1][1]) if len(ordered) > limit else None
+            return store.paid_page(lk.collectivite_id, lk.regie_id, lk.debtor_id, None, False, share)
+        sk, cursor_link = after
+        # Same sort key as the cursor: only links after it in the order are still to come.
+        return store.paid_page(lk.collectivite_id, lk.regie_id, lk.debtor_id, sk, lk.link_id < cursor_link, share)
+
+    pages = in_parallel(read, links)
+    candidates = sorted(
+        ((sk, lk.link_id, inv) for lk, page in zip(links, pages, strict=True) for sk, inv in page),
+        key=lambda c: (c[0], c[1]),
+        reverse=True,
+    )
+    # Links that filled their share may hold more below their last item: the page stops at the highest of those.
+    stops = [(page[-1][0], lk.link_id) for lk, page in zip(links, pages, strict=True) if len(page) == share]
+    stop = max(stops) if stops else None
+    certain = [c for c in candidates if stop is None or (c[0], c[1]) >= stop]
+    covered = certain[:limit]
+    more = len(certain) > limit or stop is not None
+    next_cursor = _make_cursor(covered[-1][0], covered[-1][1]) if more and covered else None
     return {
-        "invoices": [shown(inv, False) for _, _, inv in page_items],
+        "invoices": [shown(inv, False) for _, _, inv in covered if inv.invoice_id not in hidden],
         "total_due_cents": 0,
         "next_cursor": next_cursor,
     }
