@@ -6,6 +6,7 @@ import base64
 import binascii
 import json
 import re
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -20,6 +21,8 @@ from espace_famille.model import OPAQUE_ID, Invoice, link_id
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
+VIEWS = ("current", "paid", "hidden")
+_LIMIT = re.compile(r"^[0-9]{1,6}$")
 _CURSOR_SK = re.compile(r"^P#\d{4}-\d{2}-\d{2}#[A-Z0-9][A-Z0-9._/-]{0,39}$")
 
 
@@ -41,6 +44,28 @@ def as_json(invoice: Invoice, collectivite_name: str, regie_name: str, hidden: b
         "hidden": hidden,
         "payable": invoice.status == "open" and not invoice.locked_at(now_iso),
     }
+
+
+def listing_query(params: Mapping[str, str]) -> tuple[str, int, str | None]:
+    """The listing's query parameters (view, limit, cursor), checked here rather than by the resolver's
+    pydantic validation, which would cost the function half an `import boto3` at every cold start."""
+
+    def invalid(field: str, reason: str) -> ValidationFailed:
+        return ValidationFailed(f"Données invalides — « {field} » : {reason}.")
+
+    view = params.get("view", "current")
+    if view not in VIEWS:
+        raise invalid("view", "valeur non reconnue")
+    raw = params.get("limit")
+    if raw is not None and not _LIMIT.match(raw):
+        raise invalid("limit", "doit être un nombre entier")
+    limit = DEFAULT_LIMIT if raw is None else int(raw)
+    if not 1 <= limit <= MAX_LIMIT:
+        raise invalid("limit", "trop petit" if limit < 1 else "trop grand")
+    cursor = params.get("cursor")
+    if cursor is not None and len(cursor) > 512:
+        raise invalid("cursor", "trop long")
+    return view, limit, cursor
 
 
 def _newest_first(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
