@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -78,7 +77,10 @@ def write_files(directory: Path, n: int) -> tuple[Path, Path]:
 
 # -- children: one measurement each ------------------------------------------------------------------
 def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kilobytes on Linux
+    """This process's own peak RSS. VmHWM, not getrusage: Linux keeps the maximum across exec, so a child
+    forked from a big parent (make bench runs every benchmark in one process) would report the parent's."""
+    with open("/proc/self/status", encoding="ascii") as status:
+        return int(status.read().split("VmHWM:")[1].split()[0]) / 1024
 
 
 def child_import(parents: Path, invoices: Path) -> dict[str, Any]:
