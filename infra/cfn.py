@@ -90,6 +90,17 @@ class ScheduleTrigger:
     enabled: bool
 
 
+@dataclass(frozen=True)
+class SqsTrigger:
+    """An SQS event source mapping: the local stack polls the queue and invokes the function with batches."""
+
+    function: str
+    queue: str  # logical id of the AWS::SQS::Queue
+    batch_size: int
+    report_failures: bool  # FunctionResponseTypes: [ReportBatchItemFailures]
+    max_concurrency: int  # ScalingConfig.MaximumConcurrency (Lambda's floor, 2, when absent)
+
+
 @dataclass
 class Template:
     """The parts of the SAM template the local stack needs, with intrinsics resolved for a local stack."""
@@ -102,6 +113,7 @@ class Template:
     routes: list[Route] = field(default_factory=list)
     s3_triggers: list[S3Trigger] = field(default_factory=list)
     schedules: list[ScheduleTrigger] = field(default_factory=list)
+    sqs_triggers: list[SqsTrigger] = field(default_factory=list)
     # authorizer function -> the request headers of its identity source (lower-case)
     authorizer_identity: dict[str, list[str]] = field(default_factory=dict)
 
@@ -120,7 +132,7 @@ class Template:
             raise KeyError(f"!Ref to unknown resource {logical_id}")
         props = res.get("Properties") or {}
         type_name = res.get("Type", "")
-        for name_prop in ("TableName", "BucketName", "FunctionName", "LayerName"):
+        for name_prop in ("TableName", "BucketName", "FunctionName", "LayerName", "QueueName"):
             if name_prop in props:
                 return str(self.resolve(props[name_prop]))
         if type_name == "AWS::DynamoDB::Table":
@@ -148,7 +160,13 @@ class Template:
             return self.pseudo(name)
         if name in self.parameters:
             return self.parameters[name]
+        if (self.resources.get(name) or {}).get("Type") == "AWS::SQS::Queue":
+            return self.queue_url(name)
         return self.physical_name(name)
+
+    def queue_url(self, logical_id: str) -> str:
+        """!Ref of a queue. The local AWS server finds a queue by the URL's last segment, whatever its host."""
+        return f"https://sqs.{LOCAL_REGION}.amazonaws.com/{LOCAL_ACCOUNT_ID}/{self.physical_name(logical_id)}"
 
     def get_att(self, logical_id: str, attr: str) -> str:
         res = self.resources.get(logical_id) or {}
@@ -160,6 +178,12 @@ class Template:
                 return f"arn:aws:s3:::{self.physical_name(logical_id)}"
             if type_name == "AWS::Serverless::Function":
                 return f"arn:aws:lambda:{LOCAL_REGION}:{LOCAL_ACCOUNT_ID}:function:{logical_id}"
+            if type_name == "AWS::SQS::Queue":
+                return f"arn:aws:sqs:{LOCAL_REGION}:{LOCAL_ACCOUNT_ID}:{self.physical_name(logical_id)}"
+        if type_name == "AWS::SQS::Queue" and attr == "QueueName":
+            return self.physical_name(logical_id)
+        if type_name == "AWS::SQS::Queue" and attr == "QueueUrl":
+            return self.queue_url(logical_id)
         return f"{logical_id}.{attr}"
 
     def resolve(self, value: Any) -> Any:
@@ -239,6 +263,21 @@ def _merge_globals(globals_fn: Mapping[str, Any], props: Mapping[str, Any]) -> d
         else:
             merged[key] = value
     return merged
+
+
+def _sqs_trigger(tpl: Template, function: str, event_name: str, eprops: Mapping[str, Any]) -> SqsTrigger:
+    queue_arn = str(tpl.resolve(eprops["Queue"]))
+    queues = {tpl.get_att(q, "Arn"): q for q in tpl.resources_of_type("AWS::SQS::Queue")}
+    if queue_arn not in queues:
+        raise ValueError(f"{function}.{event_name}: the local stack polls only the template's own queues")
+    scaling = eprops.get("ScalingConfig") or {}
+    return SqsTrigger(
+        function=function,
+        queue=queues[queue_arn],
+        batch_size=int(tpl.resolve(eprops.get("BatchSize", 10))),
+        report_failures="ReportBatchItemFailures" in (tpl.resolve(eprops.get("FunctionResponseTypes")) or []),
+        max_concurrency=int(tpl.resolve(scaling.get("MaximumConcurrency", 2))),
+    )
 
 
 def load_template(
@@ -331,6 +370,8 @@ def load_template(
                     elif str(rule.get("Name")).lower() == "suffix":
                         suffix = str(rule.get("Value"))
                 tpl.s3_triggers.append(S3Trigger(logical_id, str(bucket), prefix, suffix))
+            elif etype == "SQS":
+                tpl.sqs_triggers.append(_sqs_trigger(tpl, logical_id, event_name, eprops))
             elif etype == "Schedule":
                 tpl.schedules.append(
                     ScheduleTrigger(

@@ -96,9 +96,11 @@ def signed_up(base_url: str, email: str | None = None, password: str = PASSWORD,
     """A client logged in to a new, confirmed account (through the API and the confirmation mail)."""
     client = Client(base_url)
     email = email or unique_email()
+    # Mails leave through a queue: wait for this request's own, not one an earlier account of this address got.
+    before = len(mails(client, email))
     created = client.post("/api/accounts", json={"email": email, "password": password, "display_name": name})
     assert created.status_code == 202, created.text
-    token = link_token(wait_for_mail(client, email)[-1]["text"], "/compte/confirmer")
+    token = link_token(wait_for_mail(client, email, count=before + 1)[-1]["text"], "/compte/confirmer")
     assert client.post("/api/accounts/confirm", json={"token": token}).status_code == 204
     logged = client.post("/api/session", json={"email": email, "password": password})
     assert logged.status_code == 200, logged.text
@@ -118,6 +120,15 @@ def wait_for_mail(client: httpx.Client, to: str, count: int = 1, timeout: float 
         if len(got) >= count or time.monotonic() > deadline:
             return got
         time.sleep(0.05)
+
+
+def reset_queued(client: httpx.Client) -> None:
+    client.delete("/__local__/sqs-sends")
+
+
+def queued(client: httpx.Client) -> int:
+    """Messages sent to the stack's queues since reset_queued: the mails requests decided to send."""
+    return int(client.get("/__local__/sqs-sends").json().get("SendMessage", 0))
 
 
 def link_token(mail_text: str, path: str) -> str:

@@ -96,8 +96,12 @@ class LocalAws:
     def s3_writes(self) -> int:
         return int(self._local("GET", "/__local__/s3-writes")["count"])
 
+    def sqs_sends(self, reset: bool = False) -> dict[str, int]:
+        result: dict[str, int] = self._local("DELETE" if reset else "GET", "/__local__/sqs-sends")
+        return result
+
     # -- resources from the template --------------------------------------------------------------
-    def create_resources(self, template: Template) -> None:
+    def create_resources(self, template: Template, queue_attributes: dict[str, dict[str, str]] | None = None) -> None:
         ddb = self.client("dynamodb")
         for logical_id, res in template.resources_of_type("AWS::DynamoDB::Table").items():
             props = template.resolve(res.get("Properties") or {})
@@ -117,12 +121,56 @@ class LocalAws:
                 Bucket=template.physical_name(logical_id),
                 CreateBucketConfiguration={"LocationConstraint": LOCAL_REGION},
             )
+        self.create_queues(template, queue_attributes)
         senders = {fn.environment["MAIL_FROM"] for fn in template.functions.values() if fn.environment.get("MAIL_FROM")}
         if senders:
             ses = self.client("sesv2")
             for sender in sorted(senders):
                 # moto refuses unverified senders, as SES in its sandbox does.
                 ses.create_email_identity(EmailIdentity=sender)
+
+    def create_queues(self, template: Template, overrides: dict[str, dict[str, str]] | None = None) -> None:
+        """The template's queues, then their redrive policies (which name other queues by ARN).
+
+        The local AWS server honours them as SQS does: a received message stays invisible for the visibility
+        timeout, and one received maxReceiveCount times moves to the dead-letter queue. `overrides` changes
+        attributes by queue (a test's shorter visibility timeout), before anything polls.
+        """
+        queues = template.resources_of_type("AWS::SQS::Queue")
+        if not queues:
+            return
+        sqs = self.client("sqs")
+        policies: dict[str, str] = {}
+        for logical_id, res in queues.items():
+            props = template.resolve(res.get("Properties") or {})
+            attributes = {k: _queue_attribute(v) for k, v in props.items() if k in _QUEUE_ATTRIBUTES}
+            attributes.update((overrides or {}).get(logical_id, {}))
+            url = sqs.create_queue(QueueName=template.physical_name(logical_id), Attributes=attributes)["QueueUrl"]
+            if "RedrivePolicy" in props:
+                policies[url] = _queue_attribute(props["RedrivePolicy"])
+        for url, policy in policies.items():
+            sqs.set_queue_attributes(QueueUrl=url, Attributes={"RedrivePolicy": policy})
+
+
+_QUEUE_ATTRIBUTES = (
+    "DelaySeconds",
+    "MaximumMessageSize",
+    "MessageRetentionPeriod",
+    "ReceiveMessageWaitTimeSeconds",
+    "VisibilityTimeout",
+    "SqsManagedSseEnabled",
+    "FifoQueue",
+    "ContentBasedDeduplication",
+)
+
+
+def _queue_attribute(value: Any) -> str:
+    """CloudFormation gives queue attributes as YAML values; SQS takes strings (policies as JSON)."""
+    if isinstance(value, dict):
+        return json.dumps(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 @contextmanager
@@ -148,6 +196,7 @@ def local_table(template_path: Path, stack_name: str = "bare") -> Iterator[Local
             "AWS_ACCESS_KEY_ID": "local",
             "AWS_SECRET_ACCESS_KEY": "local",
             "MAIL_FROM": template.parameters["MailFrom"],
+            "MAIL_QUEUE_URL": template.ref("MailQueue") if "MailQueue" in template.resources else "",
             "SITE_URL": "http://127.0.0.1:9",
             "POWERTOOLS_TRACE_DISABLED": "true",
         }

@@ -3,6 +3,13 @@
 It counts DynamoDB calls by operation (so tests assert the cost of a request and that none is a Scan),
 stamps the mails SES accepts (for /__local__/mails) and counts S3 writes (so the stack knows when to look
 for new objects to fire S3 events). None of this is visible to the production code, which only sees AWS.
+
+It also runs DynamoDB calls one at a time. moto's DynamoDB backend is not thread-safe: a TransactWriteItems
+copies the tables' dicts while other requests' threads change them ("dictionary changed size during
+iteration", a 500), and a Query sorts a partition that a Put may grow meanwhile. DynamoDB itself is
+serialisable per item, so one lock around moto's DynamoDB changes nothing a test can observe except that
+local races then show the code's behaviour, not moto's. Other services are left concurrent: an SQS
+long poll must not hold up the requests that would end it.
 """
 
 from __future__ import annotations
@@ -30,9 +37,13 @@ class Recorder:
         self.lock = threading.Lock()
         self.dynamodb_calls: Counter[str] = Counter()
         self.s3_writes = 0
+        # Messages sent to SQS queues: what requests queued (the local stack's polling is not counted).
+        self.sqs_sends: Counter[str] = Counter()
         self.mail_times: dict[str, str] = {}
         # Bumped by every DynamoDB call that may change an item: what the query index below is valid for.
         self.dynamodb_epoch = 0
+        # Held while moto serves a DynamoDB call (see the module's docstring).
+        self.dynamodb_lock = threading.Lock()
 
     def stamp_mails(self) -> None:
         from moto.ses.models import ses_backends
@@ -73,9 +84,16 @@ def recording_app(app: Any, rec: Recorder) -> Callable[..., Iterable[bytes]]:
                 rec.dynamodb_calls[operation] += 1
                 if operation not in _READS:
                     rec.dynamodb_epoch += 1
+        elif target in ("AmazonSQS.SendMessage", "AmazonSQS.SendMessageBatch"):
+            with rec.lock:
+                rec.sqs_sends[target.split(".", 1)[1]] += 1
         auth = environ.get("HTTP_AUTHORIZATION", "")
         is_s3_write = "/s3/aws4_request" in auth and environ.get("REQUEST_METHOD") in ("PUT", "POST", "DELETE")
-        result = app(environ, start_response)
+        if target.startswith("DynamoDB_"):
+            with rec.dynamodb_lock:
+                result = app(environ, start_response)
+        else:
+            result = app(environ, start_response)
         if target.startswith("DynamoDB_") and target.split(".", 1)[1] not in _READS:
             # Again once the write is applied: a query index built while it ran is stale.
             with rec.lock:
@@ -103,6 +121,11 @@ def _local(environ: dict[str, Any], start_response: Callable[..., Any], rec: Rec
     elif path == "/__local__/s3-writes":
         with rec.lock:
             body = {"count": rec.s3_writes}
+    elif path == "/__local__/sqs-sends":
+        with rec.lock:
+            if method == "DELETE":
+                rec.sqs_sends.clear()
+            body = dict(rec.sqs_sends)
     else:
         start_response("404 Not Found", [("Content-Type", "application/json")])
         return [b'{"message":"Not Found"}']
@@ -173,6 +196,61 @@ def index_moto_queries(rec: Recorder) -> None:
     Table.query = query  # type: ignore[method-assign]
 
 
+def transactions_back_up_only_their_items() -> None:
+    """Makes moto's TransactWriteItems back up the items it writes, not whole tables.
+
+    To roll back a cancelled transaction, moto deep-copies every table the transaction names, once per
+    item: a 2-item transaction on a table of 10,000 items copies 20,000 items. With DynamoDB calls run
+    one at a time (above), every other request would wait behind those copies, past the SDK's read
+    timeout. Here the tables are not copied; the items the transaction names are, and a failed
+    transaction puts them back (or removes those it created). Nothing else runs meanwhile (the lock), so
+    nobody sees the intermediate state, as with DynamoDB.
+    """
+    import copy
+    import types
+
+    from moto.dynamodb import models as ddb_models
+    from moto.dynamodb.models.dynamo_type import DynamoType
+    from moto.dynamodb.models.table import Table
+
+    def deepcopy(obj: Any, memo: Any = None) -> Any:
+        return obj if isinstance(obj, Table) else copy.deepcopy(obj, memo)
+
+    # moto's module deep-copies tables only for that backup; other copies go through as before.
+    ddb_models.copy = types.SimpleNamespace(deepcopy=deepcopy)  # type: ignore[assignment]
+    original = ddb_models.DynamoDBBackend.transact_write_items
+
+    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+        saved = []
+        for entry in transact_items:
+            try:
+                op_type, op = next(iter(entry.items()))
+                table = self.tables[op["TableName"]]
+                attrs = op["Item"] if op_type == "Put" else op["Key"]
+                hash_value = DynamoType(attrs[table.hash_key_attr])
+                range_value = DynamoType(attrs[table.range_key_attr]) if table.range_key_attr else None
+                current = table.get_item(hash_value, range_value)
+            except Exception:  # noqa: S112 - a malformed entry: moto's own code reports it
+                continue
+            saved.append((table, hash_value, range_value, copy.deepcopy(current)))
+        try:
+            original(self, transact_items)
+        except Exception:
+            for table, hash_value, range_value, old in reversed(saved):
+                if range_value is None:
+                    if old is None:
+                        table.items.pop(hash_value, None)
+                    else:
+                        table.items[hash_value] = old
+                elif old is None:
+                    table.items[hash_value].pop(range_value, None)
+                else:
+                    table.items[hash_value][range_value] = old
+            raise
+
+    ddb_models.DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+
+
 def serialize_items_directly() -> None:
     """Answers item reads with json.dumps instead of moto's generic shape-driven serializer.
 
@@ -208,6 +286,7 @@ def main() -> None:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     rec = Recorder()
     index_moto_queries(rec)
+    transactions_back_up_only_their_items()
     serialize_items_directly()
     app = DomainDispatcherApplication(create_backend_app)
     server = make_server(

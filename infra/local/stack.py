@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 import uvicorn
 
 from espace_famille.importer.s3 import report_key
-from infra.cfn import LOCAL_ACCOUNT_ID, LOCAL_REGION, S3Trigger, ScheduleTrigger, Template, load_template
+from infra.cfn import LOCAL_ACCOUNT_ID, LOCAL_REGION, S3Trigger, ScheduleTrigger, SqsTrigger, Template, load_template
 from infra.local.aws import LocalAws
 from infra.local.gateway import Gateway, LocalHandler
 from infra.local.net import open_connections, tcp_listener
@@ -44,6 +44,8 @@ class StackConfig:
     run_schedules: bool = False
     parameter_overrides: dict[str, str] = field(default_factory=dict)
     extra_env: dict[str, str] = field(default_factory=dict)
+    # Queue attributes that differ from the template's, by logical id (tests: retries within seconds).
+    queue_attributes: dict[str, dict[str, str]] = field(default_factory=dict)
     log: IO[str] | None = None  # where function logs and the access log go; None: stderr
 
 
@@ -80,7 +82,7 @@ class LocalStack:
             **self.config.parameter_overrides,
         }
         self.template = tpl = load_template(self.config.template_path, overrides, self.config.stack_name)
-        self.aws.create_resources(tpl)
+        self.aws.create_resources(tpl, self.config.queue_attributes)
         for logical_id, function in tpl.functions.items():
             env = lambda_environment(function, self.aws.endpoint_url, self.config.extra_env)
             self.pools[logical_id] = FunctionPool(function, env, self.config.max_workers, self.config.log)
@@ -93,6 +95,9 @@ class LocalStack:
         self._s3_changed = asyncio.Event()
         await self._scan_s3(fire=False)
         self._tasks.append(asyncio.create_task(self._watch_s3()))
+        for trigger in tpl.sqs_triggers:
+            pollers = max(1, min(trigger.max_concurrency, self.config.max_workers))
+            self._tasks.extend(asyncio.create_task(self._poll(trigger)) for _ in range(pollers))
         if self.config.run_schedules:
             for schedule in tpl.schedules:
                 period = _rate_seconds(schedule.expression)
@@ -134,6 +139,7 @@ class LocalStack:
             "region": LOCAL_REGION,
             "tables": {k: self.resource_name(k) for k in self.template.resources_of_type("AWS::DynamoDB::Table")},
             "buckets": {k: self.resource_name(k) for k in self.template.resources_of_type("AWS::S3::Bucket")},
+            "queues": {k: self.template.queue_url(k) for k in self.template.resources_of_type("AWS::SQS::Queue")},
         }
 
     # -- S3 events -----------------------------------------------------------------------------
@@ -181,6 +187,45 @@ class LocalStack:
         self._invocations.add(task)
         task.add_done_callback(self._invocations.discard)
 
+    # -- SQS event source mappings -------------------------------------------------------------
+    async def _poll(self, trigger: SqsTrigger) -> None:
+        """One poller of an SQS event source mapping, as Lambda runs them.
+
+        Receives a batch, invokes the function with it, deletes what succeeded. Failed messages are left
+        alone: the queue makes them visible again after its visibility timeout, and moves them to the
+        dead-letter queue once received maxReceiveCount times (both done by the local AWS server).
+        """
+        assert self.template is not None
+        sqs = self.aws.client("sqs")
+        url = self.template.queue_url(trigger.queue)
+        arn = self.template.get_att(trigger.queue, "Arn")
+        while True:
+            try:
+                received = await asyncio.to_thread(
+                    sqs.receive_message,
+                    QueueUrl=url,
+                    MaxNumberOfMessages=min(trigger.batch_size, 10),
+                    WaitTimeSeconds=1,
+                    AttributeNames=["All"],
+                    MessageAttributeNames=["All"],
+                )
+                messages = received.get("Messages", [])
+                if not messages:
+                    continue
+                try:
+                    result = await self.pools[trigger.function].invoke(sqs_event(arn, messages))
+                except InvocationError as exc:
+                    self._log(f"[sqs] {trigger.function} failed, the batch comes back: {exc}\n{exc.trace}")
+                    continue
+                failed = failed_message_ids(result, messages, trigger.report_failures)
+                done = [m for m in messages if m["MessageId"] not in failed]
+                if done:
+                    entries = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)]
+                    await asyncio.to_thread(sqs.delete_message_batch, QueueUrl=url, Entries=entries)
+            except Exception as exc:  # the poller must outlive a passing hiccup of the AWS server
+                self._log(f"[sqs] polling {trigger.queue} failed: {exc!r}")
+                await asyncio.sleep(1)
+
     async def _every(self, schedule: ScheduleTrigger, period: float) -> None:
         while True:
             await asyncio.sleep(period)
@@ -216,12 +261,17 @@ class LocalStack:
                 return 500, {"message": str(exc)}
             return 200, {"function": found[0].function, "result": result}
 
+        async def sends(method: str, path: str, body: bytes) -> tuple[int, Any]:
+            return 200, await asyncio.to_thread(self.aws.sqs_sends, method == "DELETE")
+
         return {
             ("GET", "/__local__/mails"): mails,
             ("GET", "/__local__/dynamodb-calls"): calls,
             ("DELETE", "/__local__/dynamodb-calls"): calls,
             ("GET", "/__local__/stack"): stack_info,
             ("POST", "/__local__/schedules/"): schedule,
+            ("GET", "/__local__/sqs-sends"): sends,
+            ("DELETE", "/__local__/sqs-sends"): sends,
         }
 
     # -- demo data ---------------------------------------------------------------------------------
@@ -307,6 +357,67 @@ def s3_event(trigger: S3Trigger, key: str, obj: dict[str, Any]) -> dict[str, Any
             }
         ]
     }
+
+
+def sqs_event(queue_arn: str, messages: list[dict[str, Any]]) -> dict[str, Any]:
+    """The event Lambda's SQS event source mapping sends, from ReceiveMessage's answer."""
+    records = []
+    for m in messages:
+        attributes = {
+            k: v
+            for k, v in (m.get("Attributes") or {}).items()
+            if k in ("ApproximateReceiveCount", "SentTimestamp", "SenderId", "ApproximateFirstReceiveTimestamp")
+        }
+        message_attributes = {
+            name: {
+                "stringValue": value.get("StringValue"),
+                "binaryValue": value.get("BinaryValue"),
+                "stringListValues": [],
+                "binaryListValues": [],
+                "dataType": value.get("DataType"),
+            }
+            for name, value in (m.get("MessageAttributes") or {}).items()
+        }
+        records.append(
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                "attributes": attributes,
+                "messageAttributes": message_attributes,
+                "md5OfBody": m.get("MD5OfBody", ""),
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
+                "awsRegion": LOCAL_REGION,
+            }
+        )
+    return {"Records": records}
+
+
+def failed_message_ids(result: Any, messages: list[dict[str, Any]], report_failures: bool) -> set[str]:
+    """Which messages of a batch failed, read from the function's answer as Lambda reads it.
+
+    Without ReportBatchItemFailures, an answer (any answer) means the whole batch succeeded. With it, the
+    answer lists the failed message ids; an answer Lambda cannot read, or an id not in the batch, fails the
+    whole batch.
+    """
+    ids = {m["MessageId"] for m in messages}
+    if not report_failures or result is None:
+        return set()
+    if not isinstance(result, dict):
+        return ids
+    items = result.get("batchItemFailures")
+    if items is None:
+        return set()
+    if not isinstance(items, list):
+        return ids
+    failed: set[str] = set()
+    for item in items:
+        identifier = item.get("itemIdentifier") if isinstance(item, dict) else None
+        if not isinstance(identifier, str) or identifier not in ids:
+            return ids
+        failed.add(identifier)
+    return failed
 
 
 def scheduled_event(schedule: ScheduleTrigger) -> dict[str, Any]:

@@ -13,6 +13,7 @@ class Settings:
     site_url: str
     mail_from: str
     imports_bucket: str
+    mail_queue_url: str
 
 
 @lru_cache(maxsize=1)
@@ -22,4 +23,5 @@ def settings() -> Settings:
         site_url=os.environ.get("SITE_URL", "").rstrip("/"),
         mail_from=os.environ.get("MAIL_FROM", ""),
         imports_bucket=os.environ.get("IMPORTS_BUCKET", ""),
+        mail_queue_url=os.environ.get("MAIL_QUEUE_URL", ""),
     )

@@ -311,3 +311,34 @@ def test_accepted_connections_have_nagle_off(stack, server):
         accepted = [s for s in served.open_connections() if s.getpeername() == ours.getsockname()]
         assert len(accepted) == 1
         assert accepted[0].getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+
+
+def test_sqs_batches_delete_what_succeeded_and_dead_letter_what_kept_failing(stack):
+    local = stack[0]
+    sqs, s3 = local.aws.client("sqs"), local.aws.client("s3")
+    queues = local.info()["queues"]
+    assert queues["Jobs"].endswith("/123456789012/fixture-jobs")
+    sqs.send_message_batch(
+        QueueUrl=queues["Jobs"], Entries=[{"Id": "1", "MessageBody": "ok-1"}, {"Id": "2", "MessageBody": "fail-1"}]
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        dead = sqs.get_queue_attributes(QueueUrl=queues["DeadJobs"], AttributeNames=["ApproximateNumberOfMessages"])
+        if dead["Attributes"]["ApproximateNumberOfMessages"] == "1":
+            break
+        time.sleep(0.2)
+    [letter] = sqs.receive_message(QueueUrl=queues["DeadJobs"], MaxNumberOfMessages=10)["Messages"]
+    # The failed item came back after the visibility timeout, then went to the dead-letter queue after
+    # maxReceiveCount (2) receives; the succeeded one was deleted, so it never came back to get there.
+    assert letter["Body"] == "fail-1"
+    seen = {o["Key"] for o in s3.list_objects_v2(Bucket="fixture-eu-west-3", Prefix="sqs/")["Contents"]}
+    assert {"sqs/ok-1/1", "sqs/fail-1/1", "sqs/fail-1/2"} <= seen
+    assert not any(k.startswith("sqs/fail-1/") for k in seen - {"sqs/fail-1/1", "sqs/fail-1/2"})
+    main = sqs.get_queue_attributes(
+        QueueUrl=queues["Jobs"], AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    )["Attributes"]
+    assert (main["ApproximateNumberOfMessages"], main["ApproximateNumberOfMessagesNotVisible"]) == ("0", "0")
+    record = json.loads(s3.get_object(Bucket="fixture-eu-west-3", Key="sqs/ok-1/1")["Body"].read())
+    assert record["eventSource"] == "aws:sqs"
+    assert record["eventSourceARN"] == "arn:aws:sqs:eu-west-3:123456789012:fixture-jobs"
+    assert record["receiptHandle"] and record["md5OfBody"]

@@ -33,7 +33,10 @@ def test_environment_is_resolved():
     env = tpl.functions["AccountsFunction"].environment
     assert env["TABLE_NAME"] == "local-Table"
     assert env["SITE_URL"] == "http://127.0.0.1:3000"
-    assert env["MAIL_FROM"] == tpl.parameters["MailFrom"]
+    assert env["MAIL_QUEUE_URL"] == tpl.queue_url("MailQueue")
+    assert env["MAIL_QUEUE_URL"].endswith("/123456789012/local-MailQueue")
+    assert "MAIL_FROM" not in env
+    assert tpl.functions["MailFunction"].environment["MAIL_FROM"] == tpl.parameters["MailFrom"]
     assert env["POWERTOOLS_SERVICE_NAME"] == "espace-famille"
     assert tpl.functions["HealthFunction"].layers == [ROOT / "shared"]
 
@@ -69,3 +72,62 @@ def test_every_function_handler_imports():
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=fn.code_uri)
         assert out.returncode == 0, f"{logical_id}: {out.stderr[-2000:]}"
         assert json.loads(out.stdout) is True, logical_id
+
+
+def statements(tpl, logical_id):
+    props = tpl.resources[logical_id]["Properties"]
+    return [tpl.resolve(st) for policy in props.get("Policies") or [] for st in policy.get("Statement", [])]
+
+
+def actions(statement):
+    found = statement["Action"]
+    return [found] if isinstance(found, str) else found
+
+
+def test_only_the_mail_function_talks_to_ses_and_every_sender_may_only_queue():
+    tpl = template()
+    queue_arn = tpl.get_att("MailQueue", "Arn")
+    ses_users = set()
+    for logical_id, fn in tpl.functions.items():
+        granted = statements(tpl, logical_id)
+        if any(a.startswith("ses:") for st in granted for a in actions(st)):
+            ses_users.add(logical_id)
+        sqs = [st for st in granted if any(a.startswith("sqs:") for a in actions(st))]
+        if "MAIL_QUEUE_URL" in fn.environment:
+            assert [(actions(st), st["Resource"]) for st in sqs] == [(["sqs:SendMessage"], queue_arn)], logical_id
+        else:
+            assert not sqs, logical_id
+    assert ses_users == {"MailFunction"}
+    [ses] = [st for st in statements(tpl, "MailFunction") if "ses:SendEmail" in actions(st)]
+    assert actions(ses) == ["ses:SendEmail"]
+    assert ses["Condition"] == {"StringEquals": {"ses:FromAddress": tpl.parameters["MailFrom"]}}
+
+
+def test_mail_queue_retries_then_dead_letters_and_alarms():
+    tpl = template()
+    [trigger] = tpl.sqs_triggers
+    assert (trigger.function, trigger.queue, trigger.report_failures) == ("MailFunction", "MailQueue", True)
+    assert trigger.batch_size <= 10
+    queue = tpl.resolve(tpl.resources["MailQueue"]["Properties"])
+    dlq = tpl.resolve(tpl.resources["MailDeadLetterQueue"]["Properties"])
+    assert queue["VisibilityTimeout"] >= 6 * tpl.functions["MailFunction"].timeout
+    assert queue["RedrivePolicy"] == {
+        "deadLetterTargetArn": tpl.get_att("MailDeadLetterQueue", "Arn"),
+        "maxReceiveCount": 5,
+    }
+    assert queue["SqsManagedSseEnabled"] is True and dlq["SqsManagedSseEnabled"] is True
+    assert dlq["MessageRetentionPeriod"] == 14 * 24 * 3600
+    alarm = tpl.resolve(tpl.resources["MailDeadLetterAlarm"]["Properties"])
+    assert alarm["Dimensions"] == [{"Name": "QueueName", "Value": tpl.physical_name("MailDeadLetterQueue")}]
+    assert (alarm["MetricName"], alarm["ComparisonOperator"], alarm["Threshold"]) == (
+        "ApproximateNumberOfMessagesVisible",
+        "GreaterThanThreshold",
+        0,
+    )
+    # A sender's claim outlives its invocation, and ends before the queue hands its message out again.
+    from espace_famille import mail
+
+    assert tpl.functions["MailFunction"].timeout < mail.LEASE.total_seconds() < queue["VisibilityTimeout"]
+    assert queue["RedrivePolicy"]["maxReceiveCount"] == mail.MAX_ATTEMPTS
+    [sweep] = [s for s in tpl.schedules if s.function == "MailSweepFunction"]
+    assert sweep.expression == "rate(5 minutes)"

@@ -125,3 +125,16 @@ ALL_NEWS_PARTITION = "NEWS"
 
 def news_gsi1(cid: str, published_on: str, news_id: str) -> dict[str, str]:
     return {"GSI1PK": ALL_NEWS_PARTITION, "GSI1SK": f"{published_on}#{cid}#{news_id}"}
+
+
+def outbox(mail_id: str) -> Key:
+    return {"PK": f"MAIL#{mail_id}", "SK": "MAIL"}
+
+
+OUTBOX_UNSENT = "OUTBOX#unsent"
+OUTBOX_FAILED = "OUTBOX#failed"
+
+
+def outbox_gsi2(partition: str, created_at: str, mail_id: str) -> dict[str, str]:
+    """A mail not yet sent, in a sparse partition the sweep reads oldest first (removed once sent)."""
+    return {"GSI2PK": partition, "GSI2SK": f"{created_at}#{mail_id}"}
