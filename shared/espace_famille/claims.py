@@ -37,7 +37,8 @@ class ClaimResult:
 def claim(
     account_id: str, collectivite_id: str, reference: str, key: str, client_ip: str, now: datetime
 ) -> ClaimResult:
-    ratelimit.ensure_allowed(
+    # Reserved before the lookup (no race gets more guesses than the limit), given back on success.
+    attempt = ratelimit.reserve(
         [(ratelimit.CLAIM_FAILURES_ACCOUNT, account_id), (ratelimit.CLAIM_FAILURES_IP, client_ip)], now
     )
     cid, ref, clean_key = compact_upper(collectivite_id), compact_upper(reference), compact_upper(key)
@@ -51,9 +52,8 @@ def claim(
         if invoice is not None and invoice.status not in CLAIMABLE:
             invoice = None
     if invoice is None:
-        ratelimit.record(ratelimit.CLAIM_FAILURES_ACCOUNT, account_id, now)
-        ratelimit.record(ratelimit.CLAIM_FAILURES_IP, client_ip, now)
         raise InvoiceNotFound()
+    attempt.release()
     # The names go on the link, so that listings read them with the link instead of looking them up.
     found = catalog.lookup(
         collectivites=[invoice.collectivite_id], regies=[(invoice.collectivite_id, invoice.regie_id)]
