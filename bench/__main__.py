@@ -22,7 +22,8 @@ def main() -> int:
         if wanted and name.removeprefix("bench_") not in wanted:
             continue
         print(f"=== {name.removeprefix('bench_')} ===", file=sys.stderr, flush=True)
-        rows += importlib.import_module(f"bench.{name}").main()
+        # A module that prints its own tables (bench_payments) returns None: its output stays as it is.
+        rows += importlib.import_module(f"bench.{name}").main() or []
     print(
         f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, Python {platform.python_version()}, {os.cpu_count()} cores;"
         " every ratio compares two figures measured side by side in the same run"
