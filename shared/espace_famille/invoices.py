@@ -8,6 +8,7 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from espace_famille.clock import iso
@@ -128,7 +129,7 @@ def list_invoices(account_id: str, view: str, limit: int, cursor: str | None, no
         # Not paginated: total_due_cents is the sum of the whole view, which a family's open invoices keep small.
         names, per_link = _with_names(
             links,
-            [lambda lk=lk: store.open_of_debtor(lk.collectivite_id, lk.regie_id, lk.debtor_id) for lk in links],
+            [partial(store.open_of_debtor, lk.collectivite_id, lk.regie_id, lk.debtor_id) for lk in links],
         )
         shown = shown_with(names)
         rows = [shown(inv, False) for invoices in per_link for inv in invoices if inv.invoice_id not in hidden]
@@ -186,7 +187,7 @@ def _paid_page(
         # Same sort key as the cursor: only links after it in the order are still to come.
         return store.paid_page(lk.collectivite_id, lk.regie_id, lk.debtor_id, sk, lk.link_id < cursor_link, share)
 
-    names, pages = _with_names(links, [lambda lk=lk: read(lk) for lk in links])
+    names, pages = _with_names(links, [partial(read, lk) for lk in links])
     shown = shown_with(names)
     candidates = sorted(
         ((sk, lk.link_id, inv) for lk, page in zip(links, pages, strict=True) for sk, inv in page),
