@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aws_lambda_powertools.event_handler import Response
 
-from espace_famille import accounts
+from espace_famille import accounts, passwords
 from espace_famille.api import (
     client_ip,
     device_token,
@@ -12,12 +12,16 @@ from espace_famille.api import (
     login_cookies,
     make_resolver,
     session_cookie,
-    session_hash,
+    session_hashes_in_cookies,
 )
 from espace_famille.clock import system_clock
 from espace_famille.validation import Body, Email, GivenPassword
 
 app = make_resolver()
+
+# At init, not on the first unknown e-mail: that login would otherwise take one hash longer than the
+# others, and answer whether the address has an account.
+passwords.prepare_decoy()
 
 
 class LoginBody(Body):
@@ -38,8 +42,9 @@ def log_in(body: LoginBody) -> Response[dict[str, object]]:
 
 @app.delete("/api/session")
 def log_out() -> Response[str]:
-    session = session_hash(app)
-    if session:
+    # A public route: an expired or revoked session must still get the cookie that clears it, which the
+    # page's JavaScript cannot do itself (HttpOnly). Whoever holds a session's token may end it.
+    for session in session_hashes_in_cookies(app):
         accounts.logout(session)
     return Response(status_code=204, body="", cookies=[session_cookie("")])
 

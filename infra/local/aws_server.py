@@ -16,11 +16,13 @@ long poll must not hold up the requests that would end it.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import logging
 import re
 import sys
 import threading
+import time
 import urllib.parse
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -67,6 +69,8 @@ class Recorder:
         self.lock = threading.Lock()
         self.dynamodb_calls: Counter[str] = Counter()
         self.aws_calls: list[dict[str, str]] = []
+        # Client request tokens of the transactions that succeeded, with when and what was answered.
+        self.transaction_tokens: dict[str, tuple[float, bytes]] = {}
         self.s3_writes = 0
         # Messages sent to SQS queues: what requests queued (the local stack's polling is not counted).
         self.sqs_sends: Counter[str] = Counter()
@@ -124,7 +128,10 @@ def recording_app(app: Any, rec: Recorder) -> Callable[..., Iterable[bytes]]:
                 rec.sqs_sends[target.split(".", 1)[1]] += 1
         auth = environ.get("HTTP_AUTHORIZATION", "")
         is_s3_write = "/s3/aws4_request" in auth and environ.get("REQUEST_METHOD") in ("PUT", "POST", "DELETE")
-        if target.startswith("DynamoDB_"):
+        if target.endswith(".TransactWriteItems"):
+            with rec.dynamodb_lock:
+                result = _idempotent_transaction(app, environ, start_response, rec)
+        elif target.startswith("DynamoDB_"):
             with rec.dynamodb_lock:
                 result = app(environ, start_response)
         else:
@@ -141,6 +148,45 @@ def recording_app(app: Any, rec: Recorder) -> Callable[..., Iterable[bytes]]:
         return result
 
     return wsgi
+
+
+def _idempotent_transaction(
+    app: Any, environ: dict[str, Any], start_response: Callable[..., Any], rec: Recorder
+) -> Iterable[bytes]:
+    """TransactWriteItems with DynamoDB's client request token: a retried success answers success again.
+
+    botocore fills `ClientRequestToken` once per call and resends it when it retries (after a read timeout,
+    say). DynamoDB then answers the first outcome again instead of re-running the transaction; moto re-runs
+    it, and its conditions, now false, cancel it: a sign-up whose first attempt went through would read as
+    "address taken". Here, as in DynamoDB, a token that succeeded within 10 minutes answers success again.
+    """
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    raw = environ["wsgi.input"].read(length) if length else b""
+    environ["wsgi.input"] = io.BytesIO(raw)
+    try:
+        token = json.loads(raw or b"{}").get("ClientRequestToken")
+    except ValueError:
+        token = None
+    now = time.monotonic()
+    with rec.lock:
+        for old in [k for k, (at, _) in rec.transaction_tokens.items() if now - at > 600]:
+            del rec.transaction_tokens[old]
+        replay = rec.transaction_tokens.get(token) if token else None
+    if replay is not None:
+        body = replay[1]
+        start_response("200 OK", [("Content-Type", "application/x-amz-json-1.0"), ("Content-Length", str(len(body)))])
+        return [body]
+    answered: list[str] = []
+
+    def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        answered.append(status)
+        return start_response(status, headers, exc_info) if exc_info else start_response(status, headers)
+
+    body = b"".join(app(environ, capture))
+    if token and answered and answered[0].startswith("200"):
+        with rec.lock:
+            rec.transaction_tokens[token] = (now, body)
+    return [body]
 
 
 def _local(environ: dict[str, Any], start_response: Callable[..., Any], rec: Recorder) -> Iterable[bytes]:
@@ -316,6 +362,11 @@ def serialize_items_directly() -> None:
     DynamoResult.execute_result = execute_result  # type: ignore[method-assign]
 
 
+class NoDelayRequestHandler(MotoRequestHandler):
+    # werkzeug writes headers and body apart: without this, Nagle and delayed ACK can hold an answer ~40 ms.
+    disable_nagle_algorithm = True
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=0)
@@ -328,7 +379,7 @@ def main() -> None:
 
     app = DomainDispatcherApplication(create_backend_app)
     server = make_server(
-        "127.0.0.1", args.port, recording_app(app, rec), threaded=True, request_handler=MotoRequestHandler
+        "127.0.0.1", args.port, recording_app(app, rec), threaded=True, request_handler=NoDelayRequestHandler
     )
     sys.stdout.write(f"READY {server.server_address[1]}\n")
     sys.stdout.flush()

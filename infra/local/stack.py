@@ -23,6 +23,7 @@ from espace_famille.importer.s3 import report_key
 from infra.cfn import LOCAL_ACCOUNT_ID, LOCAL_REGION, S3Trigger, ScheduleTrigger, SqsTrigger, Template, load_template
 from infra.local.aws import LocalAws
 from infra.local.gateway import Gateway, LocalHandler
+from infra.local.net import open_connections, tcp_listener
 from infra.local.payfip import EmulatorServer, PayfipHandle
 from infra.local.workers import FunctionPool, InvocationError, lambda_environment
 
@@ -69,9 +70,7 @@ class LocalStack:
     # -- lifecycle -----------------------------------------------------------------------------
     async def start(self) -> None:
         await asyncio.to_thread(self.aws.start)
-        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._socket.bind((self.config.host, self.config.port))
+        self._socket = tcp_listener(self.config.host, self.config.port)
         port = self._socket.getsockname()[1]
         self.url = f"http://{self.config.host}:{port}"
         await self.payfip_server.start()
@@ -88,6 +87,7 @@ class LocalStack:
             env = lambda_environment(function, self.aws.endpoint_url, self.config.extra_env)
             self.pools[logical_id] = FunctionPool(function, env, self.config.max_workers, self.config.log)
         self.gateway = Gateway(tpl, self.pools, self._local_routes(), access_log=self.config.log or sys.stderr)
+        self.gateway.ready = not self.config.load_demo
         uv_config = uvicorn.Config(self.gateway, log_level="warning", lifespan="off", access_log=False)
         self._server = uvicorn.Server(uv_config)
         self._tasks.append(asyncio.create_task(self._server.serve(sockets=[self._socket])))
@@ -106,6 +106,7 @@ class LocalStack:
                     self._tasks.append(asyncio.create_task(self._every(schedule, period)))
         if self.config.load_demo:
             await self.load_demo()
+            self.gateway.ready = True
 
     async def stop(self) -> None:
         if self._server is not None:
@@ -123,6 +124,10 @@ class LocalStack:
         self.aws.stop()
 
     # -- details for tests and tools ------------------------------------------------------------
+    def open_connections(self) -> list[Any]:
+        """Sockets of the connections the gateway has accepted and not yet closed."""
+        return open_connections(self._server) if self._server is not None else []
+
     def resource_name(self, logical_id: str) -> str:
         assert self.template is not None
         return self.template.physical_name(logical_id)

@@ -30,6 +30,7 @@ from espace_famille.errors import (
     UnsupportedMediaType,
     ValidationFailed,
 )
+from espace_famille.headers import add_security_headers
 from espace_famille.observability import logger, metrics, traced
 
 MAX_BODY_BYTES = 64 * 1024
@@ -113,16 +114,22 @@ def validation_message(errors: list[dict[str, Any]]) -> str:
     return "Données invalides — " + " ; ".join(parts) + "."
 
 
-def make_resolver() -> APIGatewayHttpResolver:
-    """The resolver every API function uses, with domain errors and validation mapped to the envelope."""
-    app = APIGatewayHttpResolver(enable_validation=True)
+def make_resolver(validation: bool = True) -> APIGatewayHttpResolver:
+    """The resolver every API function uses, with domain errors and validation mapped to the envelope.
 
-    @app.exception_handler(RequestValidationError)
-    def on_validation(exc: RequestValidationError) -> Response[str]:
-        errors = list(exc.errors())
-        if any(e.get("type") == "json_invalid" for e in errors):
-            return error_response(InvalidJson())
-        return error_response(ValidationFailed(validation_message(errors)))
+    Validation (pydantic, Powertools' OpenAPI middleware) costs about half of `import boto3` at cold
+    start: functions whose routes take no body and no parameter turn it off. (The exception classes
+    imported above do not import pydantic.)
+    """
+    app = APIGatewayHttpResolver(enable_validation=validation)
+    if validation:
+
+        @app.exception_handler(RequestValidationError)
+        def on_validation(exc: RequestValidationError) -> Response[str]:
+            errors = list(exc.errors())
+            if any(e.get("type") == "json_invalid" for e in errors):
+                return error_response(InvalidJson())
+            return error_response(ValidationFailed(validation_message(errors)))
 
     @app.exception_handler(DomainError)
     def on_domain_error(exc: DomainError) -> Response[str]:
@@ -148,12 +155,13 @@ def make_resolver() -> APIGatewayHttpResolver:
     return app
 
 
-def guard(event: dict[str, Any], check_origin: bool = True) -> DomainError | None:
+def guard(event: dict[str, Any], check_origin: bool = True, json_only: bool = True) -> DomainError | None:
     """Rejects what must never reach a route: oversized or non-JSON bodies, foreign origins.
 
     Powertools validates the body before any middleware runs, so these checks come first, here. A body that
     passes is JSON of bounded depth, and its Content-Type is rewritten to the exact `application/json`
     that Powertools recognises (it compares case-sensitively, and answers anything else itself).
+    `json_only=False` lets form bodies through (a provider's server-to-server notification).
     """
     http = (event.get("requestContext") or {}).get("http") or {}
     if str(http.get("method", "")).upper() not in _STATE_CHANGING:
@@ -167,6 +175,8 @@ def guard(event: dict[str, Any], check_origin: bool = True) -> DomainError | Non
         size = len(base64.b64decode(body)) if event.get("isBase64Encoded") else len(body.encode("utf-8"))
         if size > MAX_BODY_BYTES:
             return PayloadTooLarge()
+        if not json_only:
+            return None
         if event.get("isBase64Encoded") or not _JSON_TYPE.match(headers.get("content-type", "")):
             return UnsupportedMediaType()
         if json_depth(body) > MAX_JSON_DEPTH:
@@ -312,16 +322,27 @@ def session_hash(app: APIGatewayHttpResolver) -> str | None:
     return str(value) if value else None
 
 
-def lambda_handler_for(app: APIGatewayHttpResolver, check_origin: bool = True) -> Callable[..., dict[str, Any]]:
+def session_hashes_in_cookies(app: APIGatewayHttpResolver) -> list[str]:
+    """The hashes of the session tokens the request's cookies carry, on a public route (no authorizer)."""
+    return [sessions.token_hash(t) for t in sessions.tokens_from_cookies(list(app.current_event.cookies or []))]
+
+
+def lambda_handler_for(
+    app: APIGatewayHttpResolver, check_origin: bool = True, json_only: bool = True
+) -> Callable[..., dict[str, Any]]:
     """The Lambda entry point of an API function: guard, then resolve, with logging, tracing, metrics."""
 
     @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
     @traced
     @metrics.log_metrics
     def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-        rejected = guard(event, check_origin)
+        rejected = guard(event, check_origin, json_only)
         if rejected is not None:
-            return envelope(rejected.status, rejected.code, rejected.message, rejected.headers)
-        return in_envelope(app.resolve(event, context))
+            result = envelope(rejected.status, rejected.code, rejected.message, rejected.headers)
+        else:
+            result = in_envelope(app.resolve(event, context))
+        # Every API answer is personal or may be: none is ever cached.
+        add_security_headers(result.setdefault("headers", {}), personal=True)
+        return result
 
     return handler

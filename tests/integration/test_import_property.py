@@ -8,13 +8,14 @@ must change nothing.
 from __future__ import annotations
 
 import itertools
+import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from espace_famille import text
@@ -116,6 +117,9 @@ def rows(draw: Any, cid: str, prefix: str) -> Row:
     return Row(fields, bad, draw(st.booleans()))
 
 
+_UTF8_SEQUENCE = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
+
+
 @st.composite
 def files(draw: Any, cid: str) -> tuple[str, bytes, list[Row]]:
     prefix = f"P{next(_examples)}"
@@ -131,7 +135,11 @@ def files(draw: Any, cid: str) -> tuple[str, bytes, list[Row]]:
                 lines.append(";".join(str(v) for v in list(row.fields.values())[:5]))  # cut short
             else:
                 lines.append(csv_text([row.fields], INVOICE_COLUMNS).splitlines()[1])
-        return "factures.csv", ("\r\n".join(lines) + "\r\n").encode(encoding), generated
+        data = ("\r\n".join(lines) + "\r\n").encode(encoding)
+        # A Windows-1252 file whose bytes happen to hold a valid UTF-8 sequence ("Ã©") is refused as mixed
+        # encodings, by design (docs/import-format.md): such files are tested on their own, not generated here.
+        assume(encoding != "cp1252" or not _UTF8_SEQUENCE.search(data))
+        return "factures.csv", data, generated
     out = []
     for row in generated:
         if row.blank_before:
