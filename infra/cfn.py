@@ -141,7 +141,12 @@ class Template:
 
     @property
     def resources(self) -> dict[str, Any]:
-        return dict(self.raw.get("Resources") or {})
+        """The resources the stack creates: those whose Condition, if any, holds for these parameters."""
+        return {
+            k: v
+            for k, v in (self.raw.get("Resources") or {}).items()
+            if "Condition" not in v or self._condition(str(v["Condition"]))
+        }
 
     def resources_of_type(self, type_name: str) -> dict[str, dict[str, Any]]:
         return {k: v for k, v in self.resources.items() if v.get("Type") == type_name}

@@ -219,7 +219,7 @@ def run_schedule(function: str, state_file: Path) -> int:
         return EXIT_FAILED
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="espace-famille", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     imp = commands.add_parser(
@@ -251,7 +251,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     sched.add_argument("function", help="l’identifiant logique de la fonction, ou le nom de son événement")
     sched.add_argument("--state-file", type=Path, default=LOCAL_STATE_FILE)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
 
     if args.command == "schedule":
         return run_schedule(args.function, args.state_file)

@@ -26,7 +26,7 @@ from espace_famille.errors import (
     UnsupportedMediaType,
     ValidationFailed,
 )
-from espace_famille.observability import logger, metrics, traced
+from espace_famille.observability import count_api_outcome, logger, metrics, traced
 
 MAX_BODY_BYTES = 64 * 1024
 _JSON_TYPE = re.compile(r"^application/(json|[a-z0-9.+-]+\+json)\s*(;.*)?$", re.IGNORECASE)
@@ -195,6 +195,8 @@ def lambda_handler_for(app: APIGatewayHttpResolver, check_origin: bool = True) -
         rejected = guard(event, check_origin)
         if rejected is not None:
             return envelope(rejected.status, rejected.code, rejected.message, rejected.headers)
-        return app.resolve(event, context)
+        response = app.resolve(event, context)
+        count_api_outcome(str(event.get("routeKey", "")), int(response.get("statusCode", 0)))
+        return response
 
     return handler
