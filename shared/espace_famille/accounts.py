@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from espace_famille import mail, passwords, ratelimit, sessions
+from espace_famille import mail, passwords, ratelimit, retention, sessions
 from espace_famille.clock import iso
 from espace_famille.dal import accounts as store
 from espace_famille.dal import sessions as session_store
@@ -114,6 +114,7 @@ def login(email: str, password: str, client_ip: str, now: datetime) -> LoggedIn:
         store.set_password(account.account_id, passwords.hash_password(password))
     token = sessions.new_token()
     session_store.create(sessions.token_hash(token), account.account_id, sessions.SessionTimes.start(now))
+    retention.note_use(account.account_id, now)
     return LoggedIn(account, token)
 
 

@@ -28,3 +28,11 @@ def test_api_outcomes_name_real_routes():
     routes = {r.route_key for r in tpl.routes}
     for route_key, _status in observability._API_OUTCOMES:
         assert route_key in routes, route_key
+
+
+def test_a_test_or_activation_stack_overrides_every_regie_mode():
+    from espace_famille.config import payfip_saisie
+
+    assert [payfip_saisie(regie, "T") for regie in "TXW"] == ["T", "T", "T"]
+    assert [payfip_saisie(regie, "X") for regie in "TXW"] == ["X", "X", "X"]
+    assert [payfip_saisie(regie, "W") for regie in "TXW"] == ["T", "X", "W"]
