@@ -135,7 +135,9 @@ def configure_stack(stack_name: str) -> None:
     os.environ["TABLE_NAME"] = outputs["TableName"]
 
 
-def run_import(path: Path, show_progress: bool, err: IO[str]) -> tuple[dict[str, Any], int]:
+def run_import(
+    path: Path, show_progress: bool, err: IO[str], csv_path: Path | None = None
+) -> tuple[dict[str, Any], int]:
     # Imported here: the domain reads its settings (TABLE_NAME) once, after configure_* has set them.
     from espace_famille import aws, config
     from espace_famille.importer.engine import Importer
@@ -155,6 +157,9 @@ def run_import(path: Path, show_progress: bool, err: IO[str]) -> tuple[dict[str,
     if progress is not None:
         progress.finish()
     data = report.as_json()
+    if csv_path is not None:
+        # With a BOM: Excel then reads the file as UTF-8.
+        csv_path.write_text(report.as_csv(), encoding="utf-8-sig", newline="")
     if report.status == "rejected":
         code = EXIT_FILE_REJECTED
     elif report.status != "done":
@@ -183,6 +188,11 @@ def summary(report: dict[str, Any]) -> str:
     hidden = len(report["errors"]) - 50
     if hidden > 0 or report["errors_truncated"]:
         lines.append("  … d’autres lignes rejetées : voir le rapport complet (JSON, sur la sortie standard)")
+    warnings = report.get("warnings") or []
+    for warning in warnings[:50]:
+        lines.append(f"  attention, ligne {warning['line']} : {warning['reason']}")
+    if len(warnings) > 50 or report.get("warnings_truncated"):
+        lines.append("  … d’autres avertissements : voir le rapport complet (JSON, sur la sortie standard)")
     return "\n".join(lines)
 
 
@@ -245,6 +255,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="pour --stack local : le fichier d’état écrit par make run (par défaut .local/stack.json)",
     )
     imp.add_argument("--no-progress", action="store_true", help="sans barre de progression")
+    imp.add_argument(
+        "--csv",
+        type=Path,
+        metavar="RAPPORT.csv",
+        help="écrit aussi les erreurs et avertissements dans ce fichier CSV, à ouvrir dans un tableur",
+    )
     sched = commands.add_parser(
         "schedule",
         help="pile locale : lance maintenant une fonction planifiée du template (événement Schedule)",
@@ -264,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
             configure_local(args.state_file)
         else:
             configure_stack(args.stack)
-        report, code = run_import(args.file, not args.no_progress, sys.stderr)
+        report, code = run_import(args.file, not args.no_progress, sys.stderr, args.csv)
     except CliError as exc:
         print(f"espace-famille : {exc}", file=sys.stderr)
         return EXIT_FAILED

@@ -6,6 +6,13 @@ for new objects to fire S3 events). It also notes which IAM action each function
 resource: each function signs with its own access key id, its logical id (infra/local/workers.py), so the
 least-privilege test can compare what functions do with what template.yaml grants them. None of this is
 visible to the production code, which only sees AWS.
+
+It also runs DynamoDB calls one at a time. moto's DynamoDB backend is not thread-safe: a TransactWriteItems
+copies the tables' dicts while other requests' threads change them ("dictionary changed size during
+iteration", a 500), and a Query sorts a partition that a Put may grow meanwhile. DynamoDB itself is
+serialisable per item, so one lock around moto's DynamoDB changes nothing a test can observe except that
+local races then show the code's behaviour, not moto's. Other services are left concurrent: an SQS
+long poll must not hold up the requests that would end it.
 """
 
 from __future__ import annotations
@@ -49,6 +56,8 @@ class Recorder:
         self.iam_calls: set[tuple[str, str, str]] = set()
         record_dir = os.environ.get("LOCAL_IAM_RECORD_DIR")
         self.iam_file = Path(record_dir) / f"aws-{os.getpid()}.jsonl" if record_dir else None
+        # Held while moto serves a DynamoDB call (see the module's docstring).
+        self.dynamodb_lock = threading.Lock()
 
     def note_iam(self, function: str, calls: list[tuple[str, str]]) -> None:
         with self.lock:
@@ -106,7 +115,11 @@ def recording_app(app: Any, rec: Recorder) -> Callable[..., Iterable[bytes]]:
             with contextlib.suppress(Exception):  # recording must never break the call itself
                 rec.note_iam(signer.group(1), iam_calls(environ, signer.group(2)))
         is_s3_write = "/s3/aws4_request" in auth and environ.get("REQUEST_METHOD") in ("PUT", "POST", "DELETE")
-        result = app(environ, start_response)
+        if target.startswith("DynamoDB_"):
+            with rec.dynamodb_lock:
+                result = app(environ, start_response)
+        else:
+            result = app(environ, start_response)
         if target.startswith("DynamoDB_") and target.split(".", 1)[1] not in _READS:
             # Again once the write is applied: a query index built while it ran is stale.
             with rec.lock:
@@ -291,6 +304,61 @@ def index_moto_queries(rec: Recorder) -> None:
     Table.query = query  # type: ignore[method-assign]
 
 
+def transactions_back_up_only_their_items() -> None:
+    """Makes moto's TransactWriteItems back up the items it writes, not whole tables.
+
+    To roll back a cancelled transaction, moto deep-copies every table the transaction names, once per
+    item: a 2-item transaction on a table of 10,000 items copies 20,000 items. With DynamoDB calls run
+    one at a time (above), every other request would wait behind those copies, past the SDK's read
+    timeout. Here the tables are not copied; the items the transaction names are, and a failed
+    transaction puts them back (or removes those it created). Nothing else runs meanwhile (the lock), so
+    nobody sees the intermediate state, as with DynamoDB.
+    """
+    import copy
+    import types
+
+    from moto.dynamodb import models as ddb_models
+    from moto.dynamodb.models.dynamo_type import DynamoType
+    from moto.dynamodb.models.table import Table
+
+    def deepcopy(obj: Any, memo: Any = None) -> Any:
+        return obj if isinstance(obj, Table) else copy.deepcopy(obj, memo)
+
+    # moto's module deep-copies tables only for that backup; other copies go through as before.
+    ddb_models.copy = types.SimpleNamespace(deepcopy=deepcopy)  # type: ignore[assignment]
+    original = ddb_models.DynamoDBBackend.transact_write_items
+
+    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+        saved = []
+        for entry in transact_items:
+            try:
+                op_type, op = next(iter(entry.items()))
+                table = self.tables[op["TableName"]]
+                attrs = op["Item"] if op_type == "Put" else op["Key"]
+                hash_value = DynamoType(attrs[table.hash_key_attr])
+                range_value = DynamoType(attrs[table.range_key_attr]) if table.range_key_attr else None
+                current = table.get_item(hash_value, range_value)
+            except Exception:  # noqa: S112 - a malformed entry: moto's own code reports it
+                continue
+            saved.append((table, hash_value, range_value, copy.deepcopy(current)))
+        try:
+            original(self, transact_items)
+        except Exception:
+            for table, hash_value, range_value, old in reversed(saved):
+                if range_value is None:
+                    if old is None:
+                        table.items.pop(hash_value, None)
+                    else:
+                        table.items[hash_value] = old
+                elif old is None:
+                    table.items[hash_value].pop(range_value, None)
+                else:
+                    table.items[hash_value][range_value] = old
+            raise
+
+    ddb_models.DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+
+
 def serialize_items_directly() -> None:
     """Answers item reads with json.dumps instead of moto's generic shape-driven serializer.
 
@@ -321,6 +389,7 @@ def main() -> None:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     rec = Recorder()
     index_moto_queries(rec)
+    transactions_back_up_only_their_items()
     serialize_items_directly()
     app = DomainDispatcherApplication(create_backend_app)
     server = make_server(

@@ -9,7 +9,11 @@ from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.exceptions import ServiceError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.shared.cookies import Cookie, SameSite
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -29,7 +33,12 @@ from espace_famille.errors import (
 from espace_famille.observability import count_api_outcome, logger, metrics, traced
 
 MAX_BODY_BYTES = 64 * 1024
-_JSON_TYPE = re.compile(r"^application/(json|[a-z0-9.+-]+\+json)\s*(;.*)?$", re.IGNORECASE)
+# No body of this API nests beyond 2 or 3 levels. A bound far below Python's recursion limit lets json.loads
+# (here and again in Powertools, deeper in the stack) and pydantic run without ever hitting RecursionError.
+MAX_JSON_DEPTH = 32
+# application/json only, in any case (media types are case-insensitive), with at most a UTF-8 charset.
+_JSON_TYPE = re.compile(r'^\s*application/json\s*(;\s*charset\s*=\s*"?utf-8"?\s*)?$', re.IGNORECASE)
+_SIGNIFICANT = re.compile(r'[\[\]{}"\\]')
 _STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
 
 _FRENCH_REASONS = {
@@ -53,6 +62,21 @@ _FRENCH_REASONS = {
     "model_attributes_type": "doit être un objet JSON",
     "dict_type": "doit être un objet JSON",
     "string_pattern_mismatch": "format incorrect",
+}
+
+
+# The code and message an answer gets when something other than our handlers chose its status (Powertools).
+_STATUS_ERRORS: dict[int, tuple[str, str]] = {
+    400: ("bad_request", "Requête invalide."),
+    401: (Unauthenticated.code, Unauthenticated.message),
+    403: ("forbidden", "Accès refusé."),
+    404: (NotFound.code, NotFound.message),
+    405: ("method_not_allowed", "Méthode non autorisée pour cette adresse."),
+    413: (PayloadTooLarge.code, PayloadTooLarge.message),
+    415: (UnsupportedMediaType.code, UnsupportedMediaType.message),
+    422: (ValidationFailed.code, ValidationFailed.message),
+    500: ("internal_error", "Une erreur interne est survenue. Réessayez plus tard."),
+    503: ("service_unavailable", "Le service est momentanément indisponible."),
 }
 
 
@@ -104,6 +128,19 @@ def make_resolver() -> APIGatewayHttpResolver:
     def on_domain_error(exc: DomainError) -> Response[str]:
         return error_response(exc)
 
+    @app.exception_handler(RequestUnsupportedContentType)
+    def on_content_type(exc: RequestUnsupportedContentType) -> Response[str]:
+        return error_response(UnsupportedMediaType())
+
+    @app.exception_handler(ServiceError)
+    def on_service_error(exc: ServiceError) -> Response[str]:
+        code, message = _STATUS_ERRORS.get(exc.status_code, ("error", "Requête refusée."))
+        return Response(
+            status_code=exc.status_code,
+            content_type="application/json",
+            body=json.dumps({"error": code, "message": message}, ensure_ascii=False),
+        )
+
     @app.not_found
     def on_not_found(exc: Exception) -> Response[str]:
         return error_response(NotFound())
@@ -114,7 +151,9 @@ def make_resolver() -> APIGatewayHttpResolver:
 def guard(event: dict[str, Any], check_origin: bool = True) -> DomainError | None:
     """Rejects what must never reach a route: oversized or non-JSON bodies, foreign origins.
 
-    Powertools validates the body before any middleware runs, so these checks come first, here.
+    Powertools validates the body before any middleware runs, so these checks come first, here. A body that
+    passes is JSON of bounded depth, and its Content-Type is rewritten to the exact `application/json`
+    that Powertools recognises (it compares case-sensitively, and answers anything else itself).
     """
     http = (event.get("requestContext") or {}).get("http") or {}
     if str(http.get("method", "")).upper() not in _STATE_CHANGING:
@@ -130,11 +169,69 @@ def guard(event: dict[str, Any], check_origin: bool = True) -> DomainError | Non
             return PayloadTooLarge()
         if event.get("isBase64Encoded") or not _JSON_TYPE.match(headers.get("content-type", "")):
             return UnsupportedMediaType()
+        if json_depth(body) > MAX_JSON_DEPTH:
+            return InvalidJson("Le corps de la requête est du JSON trop imbriqué.")
         try:
             json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):
             return InvalidJson()
+    if _JSON_TYPE.match(headers.get("content-type", "")):
+        event["headers"] = {
+            **{k: v for k, v in (event.get("headers") or {}).items() if k.lower() != "content-type"},
+            "content-type": "application/json",
+        }
     return None
+
+
+def json_depth(text: str) -> int:
+    """How deep the arrays and objects of a JSON text nest, brackets inside strings aside.
+
+    One pass over the characters that matter, without recursion or backtracking, whatever the text.
+    """
+    depth = deepest = 0
+    in_string = False
+    escaped = -1  # position of a character escaped by a backslash
+    for match in _SIGNIFICANT.finditer(text):
+        pos, char = match.start(), match.group()
+        if pos == escaped:
+            continue
+        if in_string:
+            if char == "\\":
+                escaped = pos + 1
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
+def in_envelope(result: dict[str, Any]) -> dict[str, Any]:
+    """The resolver's answer, with any error that is not already in the envelope put into it.
+
+    Our handlers and exception handlers answer in the envelope; this catches whatever else Powertools may
+    answer by itself (its own 404, 405, 415 or 422 shapes), so that no answer escapes the contract.
+    """
+    status = int(result.get("statusCode", 200))
+    if status < 400:
+        return result
+    headers = {str(k).lower(): str(v) for k, v in (result.get("headers") or {}).items()}
+    if headers.get("content-type", "").lower().startswith("text/html"):
+        return result  # a page of the web function
+    try:
+        body = json.loads(result.get("body") or "")
+    except (ValueError, RecursionError):
+        body = None
+    if isinstance(body, dict) and set(body) == {"error", "message"}:
+        return result
+    code, message = _STATUS_ERRORS.get(status, ("error", "Requête refusée."))
+    logger.warning("answer put in the envelope", extra={"status": status, "code": code})
+    kept = {k: v for k, v in (result.get("headers") or {}).items() if str(k).lower() != "content-type"}
+    return {**result, **envelope(status, code, message, kept), "statusCode": status}
 
 
 def site_url(event: dict[str, Any]) -> str:
@@ -195,7 +292,7 @@ def lambda_handler_for(app: APIGatewayHttpResolver, check_origin: bool = True) -
         rejected = guard(event, check_origin)
         if rejected is not None:
             return envelope(rejected.status, rejected.code, rejected.message, rejected.headers)
-        response = app.resolve(event, context)
+        response = in_envelope(app.resolve(event, context))
         count_api_outcome(str(event.get("routeKey", "")), int(response.get("statusCode", 0)))
         return response
 

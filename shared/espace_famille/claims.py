@@ -4,6 +4,8 @@ The triple is the collectivité's id, the invoice reference and its key ("clé")
 right of the paper invoice. Parents type them by hand, so case and spaces are ignored (text.compact_upper).
 A match links the account to that invoice's debtor in that régie: every past and future invoice of the
 debtor in the régie shows from then on. Any wrong part gives the same answer, and failures are throttled.
+Only an open or paid invoice can be claimed: a cancelled one is typically an invoice sent to the wrong family,
+whose triple must not reveal the debtor's other invoices.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from espace_famille.dal.links import Link
 from espace_famille.errors import InvoiceNotFound
 from espace_famille.model import invoice_id, key_matches, link_id
 from espace_famille.text import CODE_RE, KEY_RE, REFERENCE_RE, compact_upper
+
+CLAIMABLE = ("open", "paid")
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,8 @@ def claim(
         # Compared in constant time, and always compared when the invoice exists.
         if invoice is not None and not key_matches(invoice.key_digest, iid, clean_key):
             invoice = None
+        if invoice is not None and invoice.status not in CLAIMABLE:
+            invoice = None
     if invoice is None:
         ratelimit.record(ratelimit.CLAIM_FAILURES_ACCOUNT, account_id, now)
         ratelimit.record(ratelimit.CLAIM_FAILURES_IP, client_ip, now)
@@ -56,6 +62,10 @@ def claim(
         debtor_name=invoice.debtor_name,
         linked_at=iso(now),
     )
-    created = link_store.create(link, invoice.invoice_id)
+    try:
+        created = link_store.create(link, invoice.invoice_id, CLAIMABLE)
+    except link_store.InvoiceChanged:
+        # Cancelled or handed to another debtor since it was read: as if it had never matched.
+        raise InvoiceNotFound() from None
     count = invoice_store.count_of_debtor(invoice.collectivite_id, invoice.regie_id, invoice.debtor_id)
     return ClaimResult(created, links.describe([link])[0], count)

@@ -13,6 +13,11 @@ from espace_famille.model import MAX_AMOUNT_CENTS
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _CONTROL_OR_NEWLINE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _SPACES = re.compile(r"[\s\u00a0\u202f]+")
+# Bidirectional formatting characters (embeddings, overrides, isolates, marks): they reorder what a reader
+# sees ("Trojan Source", a U+202E that shows "gpj.exe" as "exe.jpg") and no name or notice needs them.
+_BIDI = "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+_UNSEEN = re.compile(f"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f{_BIDI}]")
+_LINE_BREAKS = re.compile(r"[\t\n\r]")
 
 CODE_RE = re.compile(r"^[A-Z0-9][A-Z0-9_-]{0,31}$")
 REFERENCE_RE = re.compile(r"^[A-Z0-9][A-Z0-9._/-]{0,39}$")
@@ -25,6 +30,17 @@ CENT = Decimal("0.01")
 
 def has_control(text: str, allow_newlines: bool = False) -> bool:
     return bool((_CONTROL if allow_newlines else _CONTROL_OR_NEWLINE).search(text))
+
+
+def visible(text: str, allow_newlines: bool = False) -> str:
+    """Text as software wrote it, less control and bidirectional formatting characters.
+
+    For names and notices imported from billing software: "Mme X (née Y)" stays as written, but nothing
+    invisible that could reorder or hide what a parent or an agent reads gets through. A tab or line break
+    in one-line text becomes a space; with `allow_newlines` (a notice's body), they stay.
+    """
+    out = _UNSEEN.sub("", text)
+    return out if allow_newlines else _LINE_BREAKS.sub(" ", out)
 
 
 def compact_upper(text: str) -> str:

@@ -293,3 +293,44 @@ def test_every_private_route_needs_a_session(stack, function, method, path):
     assert forged.json() == {"message": "Forbidden"}
     garbage = client.request(method, concrete, headers={"cookie": "autre=1; ef_session=court"})
     assert garbage.status_code == 403
+
+
+# -- every state-changing JSON route: content types and deep JSON -------------------------------------
+def _json_routes():
+    for _, method, path, public in _routes():
+        if method in ("POST", "PUT", "PATCH", "DELETE") and path.startswith("/api/"):
+            yield method, path, public
+
+
+DEEP = ('{"email": ' + "[" * 1000 + "]" * 1000 + "}").encode()  # about 2 KB
+ACCEPTED_TYPES = ("Application/Json", "application/json; charset=UTF-8")
+REFUSED_TYPES = ("application/vnd.api+json", "text/plain", "application/json; charset=latin-1")
+
+
+def _envelope(response) -> dict:
+    assert response.headers["content-type"].startswith("application/json"), response.headers
+    payload = response.json()
+    assert set(payload) == {"error", "message"}, payload
+    return payload
+
+
+@pytest.mark.parametrize(("method", "path", "public"), list(_json_routes()))
+def test_every_json_route_answers_in_the_envelope(stack, method, path, public):
+    concrete = path.replace("{link_id}", "abc").replace("{id}", "abc")
+    client = Client(stack.url) if public else signed_up(stack.url)
+    reset_calls(client)
+    deep = client.request(method, concrete, content=DEEP, headers=JSON)
+    assert (deep.status_code, _envelope(deep)["error"]) == (400, "invalid_json")
+    for content_type in REFUSED_TYPES:
+        refused = client.request(method, concrete, content=b"{}", headers={"content-type": content_type})
+        assert (refused.status_code, _envelope(refused)["error"]) == (415, "unsupported_media_type"), content_type
+    assert not {k: v for k, v in calls(client).items() if k in WRITES}
+    for content_type in ACCEPTED_TYPES:
+        for content in (b"{}", b""):
+            # Wrong for most routes, but read as JSON: never Powertools' own 415.
+            accepted = client.request(method, concrete, content=content, headers={"content-type": content_type})
+            assert accepted.status_code not in (415, 500), (content_type, content, accepted.text)
+            if accepted.status_code >= 400:
+                _envelope(accepted)
+            elif not public:
+                client = signed_up(stack.url)  # what succeeded may have ended the session (logout)

@@ -149,8 +149,15 @@ def test_links_and_hidden_flags(table):
     assert links.find(account, cid, "CANTINE", "D1") == link
     # A claimed invoice that moved to another debtor no longer links.
     wrong = Link(account, link_id(cid, "CANTINE", "D9"), cid, "CANTINE", "D9", "X", "2026-05-04T10:00:00Z")
-    with pytest.raises(Exception, match="TransactionCanceled"):
+    with pytest.raises(links.InvoiceChanged):
         links.create(wrong, inv.invoice_id)
+    # Nor one cancelled since it was read (a claim racing the import that cancels it).
+    cancelled = _invoice(cid, f"{cid}-2", status="cancelled")
+    catalog.put_all([cancelled])
+    other = Link(uuid.uuid4().hex, link.link_id, cid, "CANTINE", "D1", "Famille D1", "2026-05-04T10:00:00Z")
+    with pytest.raises(links.InvoiceChanged):
+        links.create(other, cancelled.invoice_id)
+    assert links.of_account(other.account_id) == []
     invoices.hide(account, inv.invoice_id, "2026-05-04T10:00:00Z")
     assert invoices.hidden_ids(account) == {inv.invoice_id: "2026-05-04T10:00:00Z"}
     assert invoices.context_of(account, inv) == (True, True, cid, "CANTINE")

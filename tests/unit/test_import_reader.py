@@ -6,6 +6,7 @@ import tracemalloc
 
 import pytest
 
+from espace_famille.importer import reader
 from espace_famille.importer.reader import FileRejected, RawRow, csv_kind, read_rows
 from tests.import_support import csv_text, invoice, jsonl_text, opener
 
@@ -48,6 +49,46 @@ def test_a_file_neither_utf8_nor_windows_1252_is_refused_whole():
     assert rejected("collectivite.csv", HEADER.encode() + b"J;Caf\x81\x9d\r\n") == (
         "encodage non reconnu : le fichier n’est ni en UTF-8 ni en Windows-1252"
     )
+
+
+def test_utf8_with_one_stray_byte_is_refused_naming_its_line():
+    # A Windows-1252 "é" pasted into a UTF-8 file: read as Windows-1252, every other accent would be garbled.
+    data = (HEADER + "J;Zoé\r\nK;Chloé\r\n").encode("utf-8") + b"L;Ren\xe9e\r\nM;Ma\xefa\r\n"
+    assert rejected("collectivite.csv", data) == (
+        "encodage mixte : le fichier contient du texte en UTF-8, mais l’octet 0xE9 de la ligne 4 "
+        "n’est pas de l’UTF-8 ; l’enregistrer entièrement en UTF-8"
+    )
+    # The same in JSON Lines, and whatever the line breaks.
+    jsonl = jsonl_text({"kind": "collectivite", "collectivite_id": "J", "name": "Zoé"}).encode() + b'{"x": "\xe9"}\n'
+    assert "l’octet 0xE9 de la ligne 2 " in rejected("x.jsonl", jsonl)
+    for newline in ("\n", "\r"):
+        text = f"collectivite_id;name{newline}J;Zoé{newline}{newline}K;B{newline}".encode() + b"L;\xe9"
+        assert "de la ligne 5 " in rejected("collectivite.csv", text), newline
+
+
+def test_the_bad_byte_is_found_across_chunks_and_line_breaks_split_between_them(monkeypatch):
+    monkeypatch.setattr(reader, "_CHUNK", 7)
+    data = "a\r\nb\r\né\r\n".encode() + b"\r\n\r\nx\xe9"
+    assert "de la ligne 7 " in rejected("collectivite.csv", HEADER.encode() + data)
+
+
+def test_a_stray_byte_before_the_first_utf8_sequence_is_named_too():
+    # The multi-byte sequence further on proves the file was written as UTF-8.
+    late = HEADER.encode() + b"J;Ren\xe9e\r\n" + ("K;x\r\n" * 10_000 + "L;Zoé\r\n").encode()
+    assert "l’octet 0xE9 de la ligne 2 " in rejected("collectivite.csv", late)
+
+
+def test_a_cut_multibyte_character_at_the_end_of_a_utf8_file_is_named():
+    data = (HEADER + "J;Zoé\r\nK;").encode("utf-8") + "é".encode()[:1]
+    assert "l’octet 0xC3 de la ligne 3 " in rejected("collectivite.csv", data)
+
+
+def test_windows_1252_without_multibyte_utf8_is_still_windows_1252():
+    # "é" then "»" in Windows-1252 (0xE9 0xBB) is not a valid UTF-8 sequence either.
+    data = (HEADER + "J;Régie « Zoé » n°1 – été\r\n").encode("cp1252")
+    _, encoding, rows = read("collectivite.csv", data)
+    assert encoding == "windows-1252"
+    assert outline(rows) == [(2, {"collectivite_id": "J", "name": "Régie « Zoé » n°1 – été"})]
 
 
 def test_utf16_is_named_in_the_refusal():

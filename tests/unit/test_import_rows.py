@@ -113,7 +113,7 @@ def test_status_aliases(written, status):
             [("collectivite_id", "identifiant invalide (lettres, chiffres, - et _, 32 caractères au plus)")],
         ),
         ({"debtor_id": "LACROIX J"}, [("debtor_id", "identifiant de débiteur invalide")]),
-        ({"debtor_name": "M\x00LACROIX"}, [("debtor_name", "caractères de contrôle interdits")]),
+        ({"debtor_name": "\x00\u202e\t "}, [("debtor_name", "valeur manquante")]),
         ({"debtor_name": "x" * 201}, [("debtor_name", "trop long (au plus 200 caractères)")]),
         ({"debtor_name": ["M", "LACROIX"]}, [("debtor_name", "texte attendu")]),
         ({"montant": "1"}, [("montant", "champ inconnu")]),
@@ -202,3 +202,41 @@ def test_news_id_is_derived_when_absent_and_stable():
     assert first.news_id == again.news_id and len(first.news_id) == 16
     assert first.body == "Ouverture de la garderie à 7h00.\nLe lundi."
     assert MODELS["news"].model_validate({**fields, "news_id": "info-1"}).record().news_id == "INFO-1"  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("written", "kept"),
+    [
+        ("Mme MARTIN Sophie (née DUPONT)", "Mme MARTIN Sophie (née DUPONT)"),
+        ("O’Brien-Zoë & fils, 2e", "O’Brien-Zoë & fils, 2e"),
+        ("M LACROIX\u202e Jerome", "M LACROIX Jerome"),
+        ("\u202aM\u202b\u202c\u202d \u2066X\u2067\u2068\u2069\u200e\u200f\u061c", "M X"),
+        ("M\x00LA\x1bCROIX\x7f\x85\x9f", "MLACROIX"),
+        ("M\tLACROIX\r\nJerome", "M LACROIX  Jerome"),
+    ],
+)
+def test_imported_names_keep_what_was_written_less_invisible_characters(written, kept):
+    """Control and bidirectional characters are stripped from every imported name, label and notice."""
+    records = [
+        MODELS["collectivite"].model_validate({"collectivite_id": "J", "name": written}).record(),  # type: ignore[attr-defined]
+        MODELS["regie"]
+        .model_validate(  # type: ignore[attr-defined]
+            {"collectivite_id": "J", "regie_id": "R", "name": written, "payment_backend": "none"}
+        )
+        .record(),
+        MODELS["invoice"].model_validate(invoice("J", "R1", debtor_name=written)).record(),  # type: ignore[attr-defined]
+    ]
+    assert [r.name if not isinstance(r, Invoice) else r.debtor_name for r in records] == [kept] * 3
+    line = {
+        "collectivite_id": "J",
+        "reference": "R1",
+        "line_no": "1",
+        "quantity": "1",
+        "unit_price": "1",
+        "amount": "1",
+    }
+    assert MODELS["invoice_line"].model_validate({**line, "label": written}).record().label == kept  # type: ignore[attr-defined]
+    news = {"collectivite_id": "J", "published_on": "03/10/2019", "category": written, "title": written}
+    item = MODELS["news"].model_validate({**news, "body": f"{written}\nSuite \u202eici"}).record()  # type: ignore[attr-defined]
+    assert (item.category, item.title) == (kept[:50], kept)
+    assert "\u202e" not in item.body and "\x00" not in item.body and item.body.endswith("\nSuite ici")

@@ -17,6 +17,7 @@ from espace_famille.dal.table import (
     cancellation_reasons,
     client,
     is_condition_failure,
+    query_all,
     table,
     to_ddb,
     transact,
@@ -264,6 +265,22 @@ def replace_open_invoice(new: Invoice, now_iso: str, debtor: Debtor | None = Non
             return False
         raise
     return True
+
+
+def invoice_totals(invoice_id: str) -> tuple[int, int, int] | None:
+    """(amount, sum of the lines, number of lines) of a stored invoice, read consistently; None if absent.
+
+    One Query of the invoice's partition (the invoice and its lines).
+    """
+    amount: int | None = None
+    total = count = 0
+    for item in query_all("PK = :pk", values(pk=keys.invoice_partition(invoice_id)), consistent=True):
+        if item.get("kind") == "invoice":
+            amount = int(item["amount_cents"])
+        elif item.get("kind") == "invoice_line":
+            total += int(item["amount_cents"])
+            count += 1
+    return None if amount is None else (amount, total, count)
 
 
 def as_plain(record: Record) -> dict[str, Any]:

@@ -57,8 +57,16 @@ def find(account_id: str, cid: str, rid: str, did: str) -> Link | None:
     return _from(item) if item else None
 
 
-def create(link: Link, invoice_id: str) -> bool:
-    """Links the account, if the claimed invoice still belongs to that debtor; False if already linked."""
+class InvoiceChanged(Exception):
+    """The claimed invoice no longer belongs to that debtor or no longer has a claimable status."""
+
+
+def create(link: Link, invoice_id: str, statuses: tuple[str, ...] = ("open", "paid")) -> bool:
+    """Links the account, if the claimed invoice still belongs to that debtor with one of `statuses`.
+
+    False if already linked; InvoiceChanged if the invoice changed since it was read.
+    """
+    allowed = values(**{f"s{n}": s for n, s in enumerate(statuses)})
     item = {
         **keys.link(link.account_id, link.link_id),
         **keys.link_gsi1(link.collectivite_id, link.regie_id, link.debtor_id, link.account_id),
@@ -77,8 +85,9 @@ def create(link: Link, invoice_id: str) -> bool:
                     "ConditionCheck": {
                         "TableName": table(),
                         "Key": to_ddb(keys.invoice(invoice_id)),
-                        "ConditionExpression": "regie_id = :r AND debtor_id = :d",
-                        "ExpressionAttributeValues": values(r=link.regie_id, d=link.debtor_id),
+                        "ConditionExpression": f"regie_id = :r AND debtor_id = :d AND #st IN ({', '.join(allowed)})",
+                        "ExpressionAttributeNames": {"#st": "status"},
+                        "ExpressionAttributeValues": {**values(r=link.regie_id, d=link.debtor_id), **allowed},
                     }
                 },
                 {
@@ -92,8 +101,11 @@ def create(link: Link, invoice_id: str) -> bool:
         )
     except ClientError as exc:
         # The invoice still names this debtor, and the link is there already.
-        if cancellation_reasons(exc) == ["None", "ConditionalCheckFailed"]:
+        reasons = cancellation_reasons(exc)
+        if reasons == ["None", "ConditionalCheckFailed"]:
             return False
+        if reasons[:1] == ["ConditionalCheckFailed"]:
+            raise InvoiceChanged() from exc
         raise
     return True
 

@@ -2,7 +2,10 @@
 
 Rows are taken in chunks (bounded memory); inside a chunk they are applied kind by kind in dependency
 order (collectivité, régie, invoice, line, news). What the file already said is remembered in a SQLite
-file on disk, not in memory, so that duplicates are found whatever the file size.
+file on disk, not in memory, so that duplicates are found whatever the file size. Only a row that was
+imported blocks a later one with the same identity: a row rejected while being applied is forgotten, so
+that a corrected row further down the file goes in. Once the file is read, the invoices whose amount or
+lines it changed are checked against the sum of their stored lines (a warning, not a rejection).
 """
 
 from __future__ import annotations
@@ -10,12 +13,13 @@ from __future__ import annotations
 import os
 import sqlite3
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pydantic import ValidationError
 
+from espace_famille import csvsafe
 from espace_famille.clock import Clock, iso, system_clock
 from espace_famille.dal import catalog
 from espace_famille.importer.reader import FileRejected, Opener, RawRow, read_rows
@@ -24,6 +28,7 @@ from espace_famille.model import Collectivite, Debtor, Invoice, InvoiceLine, Reg
 
 CHUNK_ROWS = 100
 MAX_REPORTED_ERRORS = 1000
+MAX_REPORTED_WARNINGS = 1000
 # Collectivités and régies met in a file are remembered; a file naming more than this many forgets them.
 MAX_REMEMBERED_PARENTS = 10_000
 OUTCOMES = ("read", "created", "updated", "unchanged", "rejected")
@@ -42,6 +47,8 @@ class Report:
     by_kind: dict[str, dict[str, int]] = field(default_factory=dict)
     errors: list[dict[str, Any]] = field(default_factory=list)
     errors_truncated: bool = False
+    warnings: list[dict[str, Any]] = field(default_factory=list)
+    warnings_truncated: bool = False
     # What interrupted a failed import, for the caller to raise again (never part of the report).
     exception: BaseException | None = field(default=None, repr=False)
 
@@ -58,6 +65,19 @@ class Report:
         else:
             self.errors_truncated = True
 
+    def warn(self, line: int, kind: str, field_name: str, reason: str) -> None:
+        if len(self.warnings) < MAX_REPORTED_WARNINGS:
+            self.warnings.append({"line": line, "kind": kind, "field": field_name, "reason": reason})
+        else:
+            self.warnings_truncated = True
+
+    def as_csv(self) -> str:
+        """Errors and warnings as a CSV for a spreadsheet, formula-looking cells neutralised (csvsafe)."""
+        rows = [(e["line"], "erreur", e["kind"], e["field"], e["reason"]) for e in self.errors]
+        rows += [(w["line"], "avertissement", w["kind"], w["field"], w["reason"]) for w in self.warnings]
+        rows.sort(key=lambda r: int(r[0]))
+        return csvsafe.text(["ligne", "niveau", "type", "champ", "raison"], rows)
+
     def as_json(self) -> dict[str, Any]:
         return {
             "file": self.file,
@@ -71,6 +91,8 @@ class Report:
             "by_kind": self.by_kind,
             "errors": self.errors,
             "errors_truncated": self.errors_truncated,
+            "warnings": self.warnings,
+            "warnings_truncated": self.warnings_truncated,
         }
 
 
@@ -79,6 +101,8 @@ class _Row:
     line: int
     kind: str
     record: Any
+    ident: str = ""
+    rejected: bool = False  # while being applied
 
 
 class _Seen:
@@ -96,6 +120,12 @@ class _Seen:
         self.db.execute("PRAGMA synchronous=OFF")
         self.db.execute("CREATE TABLE seen (ident TEXT PRIMARY KEY, line INTEGER) WITHOUT ROWID")
         self.db.execute("CREATE TABLE debtor (ident TEXT PRIMARY KEY, name TEXT) WITHOUT ROWID")
+        # Invoices whose amount or lines this import wrote, to check their totals at the end. `created`:
+        # the invoice is new, so all its stored lines are the ones counted here (no read needed).
+        self.db.execute(
+            "CREATE TABLE touched (invoice_id TEXT PRIMARY KEY, line INTEGER, kind TEXT, reference TEXT,"
+            " created INTEGER, amount INTEGER, lines_sum INTEGER, lines INTEGER) WITHOUT ROWID"
+        )
 
     def first_line(self, ident: str, line: int) -> int | None:
         """None the first time an identity is met; then the line where it was first met."""
@@ -104,6 +134,31 @@ class _Seen:
             return None
         found = self.db.execute("SELECT line FROM seen WHERE ident = ?", (ident,)).fetchone()
         return int(found[0])
+
+    def forget(self, ident: str) -> None:
+        """A row of this identity was rejected while being applied: it no longer blocks a later one."""
+        self.db.execute("DELETE FROM seen WHERE ident = ?", (ident,))
+
+    def invoice_written(self, invoice: Invoice, line: int, created: bool) -> None:
+        self.db.execute(
+            "INSERT INTO touched VALUES (?, ?, 'invoice', ?, ?, ?, 0, 0)"
+            " ON CONFLICT (invoice_id) DO UPDATE SET amount = excluded.amount",
+            (invoice.invoice_id, line, invoice.reference, int(created), invoice.amount_cents),
+        )
+
+    def line_written(self, invoice_line: InvoiceLine, line: int) -> None:
+        self.db.execute(
+            "INSERT INTO touched VALUES (?, ?, 'invoice_line', ?, 0, NULL, ?, 1) ON CONFLICT (invoice_id)"
+            " DO UPDATE SET lines_sum = lines_sum + excluded.lines_sum, lines = lines + 1",
+            (invoice_line.invoice_id, line, invoice_line.reference, invoice_line.amount_cents),
+        )
+
+    def touched(self) -> Iterator[tuple[str, int, str, str, bool, int | None, int, int]]:
+        """The invoices this import changed, in the order of the file's lines."""
+        cursor = self.db.execute("SELECT * FROM touched ORDER BY line")
+        while rows := cursor.fetchmany(500):
+            for iid, line, kind, reference, created, amount, lines_sum, lines in rows:
+                yield str(iid), int(line), str(kind), str(reference), bool(created), amount, int(lines_sum), int(lines)
 
     def debtor_names(self, idents: list[str]) -> dict[str, str]:
         """The names of those debtors known to be stored (written or read earlier in this import)."""
@@ -155,6 +210,7 @@ class Importer:
                     chunk = []
             if chunk:
                 self._chunk(chunk, report, seen)
+            self._check_totals(report, seen)
             report.status = "done"
         except FileRejected as exc:
             report.status = "rejected"
@@ -168,6 +224,7 @@ class Importer:
             seen.close()
             # Kinds are applied in dependency order within a chunk: give the errors back in file order.
             report.errors.sort(key=lambda e: int(e["line"]))
+            report.warnings.sort(key=lambda e: int(e["line"]))
             report.finished_at = iso(self.clock())
         return report
 
@@ -187,19 +244,38 @@ class Importer:
                 reason = errors[0][1] + "".join(f" ; {f} : {r}" for f, r in errors[1:])
                 report.reject(raw.line, raw.kind, errors[0][0], reason[:500])
                 continue
-            first = seen.first_line(f"{raw.kind}|{_identity(record)}", raw.line)
-            if first is not None:
-                report.reject(
-                    raw.line, raw.kind, _identity_field(raw.kind), f"en double dans le fichier (déjà ligne {first})"
-                )
-                continue
-            valid.append(_Row(raw.line, raw.kind, record))
+            valid.append(_Row(raw.line, raw.kind, record, f"{raw.kind}|{_identity(record)}"))
         for kind in KINDS:
-            rows = [r for r in valid if r.kind == kind]
-            if rows:
-                getattr(self, f"_apply_{kind}")(rows, report)
+            # A row whose identity an earlier row of this chunk holds waits for the next round: it is a
+            # duplicate only if that row is imported. All rounds of a kind come before the next kind, so
+            # that a corrected invoice is there for the lines that follow it.
+            pending = [r for r in valid if r.kind == kind]
+            while pending:
+                batch, waiting, held = [], [], set()
+                for row in pending:
+                    if row.ident in held:
+                        waiting.append(row)
+                        continue
+                    first = seen.first_line(row.ident, row.line)
+                    if first is not None:
+                        reason = f"en double dans le fichier (déjà ligne {first})"
+                        report.reject(row.line, row.kind, _identity_field(row.kind), reason)
+                        continue
+                    held.add(row.ident)
+                    batch.append(row)
+                if batch:
+                    getattr(self, f"_apply_{kind}")(batch, report)
+                for row in batch:
+                    if row.rejected:
+                        seen.forget(row.ident)
+                pending = waiting
         if self.progress is not None:
             self.progress(len(chunk))
+
+    @staticmethod
+    def _reject(row: _Row, report: Report, field_name: str, reason: str) -> None:
+        report.reject(row.line, row.kind, field_name, reason)
+        row.rejected = True
 
     # -- parents (collectivités and régies) -------------------------------------------------------------
     def _know_parents(self, rows: list[_Row]) -> None:
@@ -240,7 +316,7 @@ class Importer:
         for row in rows:
             problem = check(row.record)
             if problem:
-                report.reject(row.line, row.kind, *problem)
+                self._reject(row, report, *problem)
                 continue
             stored.append(row.record)
             old = found.stored(row.record)
@@ -272,7 +348,7 @@ class Importer:
         for row in rows:
             problem = self._unknown_parent(row.record)
             if problem:
-                report.reject(row.line, "invoice", *problem)
+                self._reject(row, report, *problem)
             else:
                 accepted.append(row)
         if not accepted:
@@ -295,7 +371,7 @@ class Importer:
             old = found.stored(new)
             outcome, write, rejection = _invoice_change(old if isinstance(old, Invoice) else None, new, now)
             if rejection:
-                report.reject(row.line, "invoice", *rejection)
+                self._reject(row, report, *rejection)
                 continue
             ident = _debtor_ident(_debtor_of(new))
             debtor = _debtor_of(new) if write is not None and known.get(ident) != new.debtor_name else None
@@ -303,9 +379,7 @@ class Importer:
                 # An update must not race a payment that locks the invoice meanwhile: conditional, and
                 # with the debtor's new name if any, in one transaction.
                 if not catalog.replace_open_invoice(write, now, debtor):
-                    report.reject(
-                        row.line, "invoice", "reference", "facture prise par un paiement entre-temps : non modifiée"
-                    )
+                    self._reject(row, report, "reference", "facture prise par un paiement entre-temps : non modifiée")
                     continue
                 if debtor is not None:
                     debtor_writes.pop(ident, None)  # written already, and later in the file than that one
@@ -315,6 +389,8 @@ class Importer:
                     debtor_writes[ident] = debtor
             if debtor is not None:
                 known[ident] = debtor.name
+            if write is not None:
+                self._seen.invoice_written(write, row.line, created=old is None)
             report.count("invoice", outcome)
         catalog.put_all([*writes, *debtor_writes.values()])
         self._seen.remember_debtors({ident: name for ident, name in known.items() if ident in debtors})
@@ -323,16 +399,24 @@ class Importer:
         lines: list[InvoiceLine] = [r.record for r in rows]
         found = catalog.lookup(invoices={line.invoice_id for line in lines}, records=lines, consistent=True)
         now = iso(self.clock())
-        to_write = []
+        to_write: list[_Row] = []
         for row in rows:
             line = row.record
             invoice = found.invoice(line.invoice_id)
             if invoice is None:
-                report.reject(
-                    row.line,
-                    "invoice_line",
+                self._reject(
+                    row,
+                    report,
                     "reference",
                     f"facture inconnue : {line.reference} (collectivité {line.collectivite_id})",
+                )
+                continue
+            if abs(line.amount_cents) > invoice.amount_cents:
+                self._reject(
+                    row,
+                    report,
+                    "amount",
+                    f"montant de la ligne au-delà de celui de la facture (± {euros(invoice.amount_cents)})",
                 )
                 continue
             old = found.stored(line)
@@ -343,18 +427,48 @@ class Importer:
                 # A new line may complete any invoice; an existing one changes only with an open invoice.
                 if invoice.status != "open":
                     status = "payée" if invoice.status == "paid" else "annulée"
-                    report.reject(
-                        row.line, "invoice_line", "reference", f"facture {status} : ses lignes ne changent plus"
-                    )
+                    self._reject(row, report, "reference", f"facture {status} : ses lignes ne changent plus")
                     continue
                 if invoice.locked_at(now):
-                    report.reject(
-                        row.line, "invoice_line", "reference", "facture en cours de paiement : ligne non modifiée"
-                    )
+                    self._reject(row, report, "reference", "facture en cours de paiement : ligne non modifiée")
                     continue
-            to_write.append(line)
+            to_write.append(row)
             report.count("invoice_line", "updated" if old is not None else "created")
-        catalog.put_all(to_write)
+        catalog.put_all([row.record for row in to_write])
+        assert self._seen is not None
+        for row in to_write:
+            self._seen.line_written(row.record, row.line)
+
+    # -- after the whole file ------------------------------------------------------------------------
+    def _check_totals(self, report: Report, seen: _Seen) -> None:
+        """Warns of each invoice this import changed whose stored lines do not sum to its amount.
+
+        A new invoice's lines are all in this file (a line needs its invoice), so its sum is known here;
+        an invoice that existed before is read back: one Query of its own partition.
+        """
+        for iid, line, kind, reference, created, amount, lines_sum, lines in seen.touched():
+            if created and amount is not None:
+                expected, total, count = amount, lines_sum, lines
+            else:
+                found = catalog.invoice_totals(iid)
+                if found is None:
+                    continue
+                expected, total, count = found
+            if count and total != expected:
+                report.warn(
+                    line,
+                    kind,
+                    "amount",
+                    f"les lignes de la facture {reference} totalisent {euros(total)} pour un montant de "
+                    f"{euros(expected)}",
+                )
+
+
+def euros(cents: int) -> str:
+    """12345 -> '123,45 €' (French form, for reports)."""
+    sign = "-" if cents < 0 else ""
+    whole, rest = divmod(abs(cents), 100)
+    return f"{sign}{whole},{rest:02d} €"
 
 
 def _debtor_of(invoice: Invoice) -> Debtor:

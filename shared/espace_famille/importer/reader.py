@@ -63,30 +63,84 @@ class RawRow:
 
 
 def detect_encoding(open_stream: Opener) -> str:
-    """'utf-8-sig' or 'cp1252' (French Excel's "CSV (séparateur : point-virgule)"), reading the whole file."""
-    for encoding in ("utf-8", "cp1252"):
-        decoder = codecs.getincrementaldecoder(encoding)()
-        first = True
-        try:
-            with open_stream() as stream:
-                while chunk := stream.read(_CHUNK):
-                    if first:
-                        for bom, name in _UNICODE_BOMS:
-                            if chunk.startswith(bom):
-                                raise FileRejected(
-                                    f"encodage non reconnu : le fichier est en {name} ; "
-                                    "l’enregistrer en UTF-8 ou en Windows-1252"
-                                )
-                        first = False
-                    if b"\x00" in chunk:
-                        # No text file holds NUL bytes; UTF-16 without its BOM does, on every other byte.
-                        raise FileRejected("encodage non reconnu : le fichier contient des octets nuls (UTF-16 ?)")
-                    decoder.decode(chunk)
-                decoder.decode(b"", final=True)
-        except UnicodeDecodeError:
-            continue
-        return "utf-8-sig" if encoding == "utf-8" else encoding
-    raise FileRejected("encodage non reconnu : le fichier n’est ni en UTF-8 ni en Windows-1252")
+    """'utf-8-sig' or 'cp1252' (French Excel's "CSV (séparateur : point-virgule)"), reading the whole file.
+
+    A file that holds valid multi-byte UTF-8 sequences was written as UTF-8: if it is not valid UTF-8 as a
+    whole (one stray byte pasted in), reading it as Windows-1252 would garble every accent ("ZoÃ©"), so it
+    is refused, naming the line of the first bad byte. Only a file with no multi-byte UTF-8 sequence falls
+    back to Windows-1252.
+    """
+    try:
+        _check_utf8(open_stream)
+        return "utf-8-sig"
+    except _NotUtf8:
+        pass
+    decoder = codecs.getincrementaldecoder("cp1252")()
+    try:
+        with open_stream() as stream:
+            while chunk := stream.read(_CHUNK):
+                if b"\x00" in chunk:
+                    raise FileRejected("encodage non reconnu : le fichier contient des octets nuls (UTF-16 ?)")
+                decoder.decode(chunk)
+            decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        raise FileRejected("encodage non reconnu : le fichier n’est ni en UTF-8 ni en Windows-1252") from None
+    return "cp1252"
+
+
+class _NotUtf8(Exception):
+    pass
+
+
+def _check_utf8(open_stream: Opener) -> None:
+    """Returns if the file is UTF-8; raises _NotUtf8 if it holds no UTF-8 text, FileRejected if it is mixed."""
+    # surrogateescape turns each byte that is not UTF-8 into one of U+DC80–U+DCFF: one pass finds both the
+    # first bad byte and whether any valid multi-byte sequence exists, before or after it.
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="surrogateescape")
+    breaks = 0  # line breaks (CRLF, LF or CR) before the current chunk
+    after_cr = False  # the previous chunk ended with CR (its LF may open this one)
+    multibyte = False
+    bad: tuple[int, int] | None = None  # (line, byte) of the first byte that is not UTF-8
+    first = True
+    with open_stream() as stream:
+        while True:
+            chunk = stream.read(_CHUNK)
+            if first:
+                for bom, name in _UNICODE_BOMS:
+                    if chunk.startswith(bom):
+                        raise FileRejected(
+                            f"encodage non reconnu : le fichier est en {name} ; l’enregistrer en UTF-8 ou en Windows-1252"
+                        )
+                first = False
+            if b"\x00" in chunk:
+                # No text file holds NUL bytes; UTF-16 without its BOM does, on every other byte.
+                raise FileRejected("encodage non reconnu : le fichier contient des octets nuls (UTF-16 ?)")
+            text = decoder.decode(chunk, final=not chunk)
+            if bad is None and (escaped := _ESCAPED.search(text)):
+                bad = (breaks + _line_breaks(text[: escaped.start()], after_cr) + 1, ord(escaped.group()) - 0xDC00)
+            multibyte = multibyte or bool(_MULTIBYTE.search(text))
+            if bad is not None and multibyte:
+                line, byte = bad
+                raise FileRejected(
+                    f"encodage mixte : le fichier contient du texte en UTF-8, mais l’octet 0x{byte:02X} de la "
+                    f"ligne {line} n’est pas de l’UTF-8 ; l’enregistrer entièrement en UTF-8"
+                )
+            if not chunk:
+                break
+            breaks += _line_breaks(text, after_cr)
+            after_cr = text.endswith("\r")
+    if bad is not None:
+        raise _NotUtf8()
+
+
+_ESCAPED = re.compile("[\udc80-\udcff]")
+_MULTIBYTE = re.compile("[^\x00-\x7f\udc80-\udcff]")
+
+
+def _line_breaks(text: str, after_cr: bool) -> int:
+    """Line breaks in text, as the reader counts lines (CRLF is one; an LF right after a CR already counted)."""
+    count = text.count("\n") + text.count("\r") - text.count("\r\n")
+    return count - 1 if after_cr and text.startswith("\n") else count
 
 
 @dataclass(frozen=True)

@@ -48,14 +48,14 @@ def _str(value: Any) -> str:
 
 
 def _line(max_len: int) -> Any:
+    """Imported one-line text (a name, a label): kept as written, less what is invisible (text.visible)."""
+
     def check(value: Any) -> str:
-        out = _str(value).strip()
+        out = text.visible(_str(value)).strip()
         if not out:
             raise ValueError("valeur manquante")
         if len(out) > max_len:
             raise ValueError(f"trop long (au plus {max_len} caractères)")
-        if text.has_control(out):
-            raise ValueError("caractères de contrôle interdits")
         return out
 
     return BeforeValidator(check)
@@ -283,13 +283,11 @@ class InvoiceLineRow(_Row):
 
 
 def _body(value: Any) -> str:
-    out = _str(value).strip().replace("\r\n", "\n")
+    out = text.visible(_str(value), allow_newlines=True).strip().replace("\r\n", "\n")
     if not out:
         raise ValueError("valeur manquante")
     if len(out) > 5000:
         raise ValueError("trop long (au plus 5 000 caractères)")
-    if text.has_control(out, allow_newlines=True):
-        raise ValueError("caractères de contrôle interdits")
     return out
 
 
