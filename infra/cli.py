@@ -111,6 +111,8 @@ def configure_local(state_file: Path) -> None:
         os.environ["AWS_ENDPOINT_URL"] = state["aws_endpoint_url"]
         os.environ["AWS_DEFAULT_REGION"] = state["region"]
         os.environ["TABLE_NAME"] = state["tables"]["Table"]
+        os.environ["PAYFIP_SERVICE_URL"] = state.get("payfip_service_url", "")
+        os.environ["PAYFIP_MODE"] = state.get("payfip_mode", "T")
     except (KeyError, TypeError) as exc:
         raise CliError(f"{state_file} incomplet : {exc}") from exc
     # The local AWS server takes any credentials; the operator's real ones must not be sent there.
@@ -133,6 +135,9 @@ def configure_stack(stack_name: str) -> None:
     if "TableName" not in outputs:
         raise CliError(f"la pile « {stack_name} » n’a pas de sortie TableName : est-ce bien Espace Famille ?")
     os.environ["TABLE_NAME"] = outputs["TableName"]
+    parameters = {p["ParameterKey"]: p.get("ParameterValue", "") for p in (stacks[0].get("Parameters") or [])}
+    os.environ["PAYFIP_SERVICE_URL"] = parameters.get("PayfipServiceUrl", "")
+    os.environ["PAYFIP_MODE"] = parameters.get("PayfipMode", "T")
 
 
 def run_import(
@@ -229,6 +234,61 @@ def run_schedule(function: str, state_file: Path) -> int:
         return EXIT_FAILED
 
 
+# Exit codes of `regies check`.
+EXIT_REGIES_OK = 0  # every PayFiP régie is known to PayFiP
+EXIT_REGIES_UNKNOWN = 1  # PayFiP does not know a numcli, or a régie has none
+EXIT_REGIES_UNREACHABLE = 3  # PayFiP could not be asked (or the table read): run it again
+
+_CHECK_LABELS = {
+    "known": "connu de PayFiP",
+    "unknown": "INCONNU de PayFiP",
+    "unreachable": "PayFiP injoignable",
+    "not_payfip": "hors PayFiP",
+    "no_numcli": "SANS numcli",
+}
+
+
+def run_regies_check(args: argparse.Namespace) -> int:
+    from espace_famille import regies
+    from espace_famille.payfip import PayfipClient, PayfipEndpoints
+
+    checks = regies.check(PayfipClient(PayfipEndpoints.from_env()), args.collectivite)
+    if args.json:
+        print(
+            json.dumps(
+                [
+                    {
+                        "collectivite_id": c.regie.collectivite_id,
+                        "regie_id": c.regie.regie_id,
+                        "name": c.regie.name,
+                        "payment_backend": c.regie.payment_backend,
+                        "payment_options": c.regie.payment_options,
+                        "saisie": c.saisie,
+                        "outcome": c.outcome,
+                        "detail": c.detail,
+                    }
+                    for c in checks
+                ],
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
+    else:
+        for c in checks:
+            r = c.regie
+            options = ", ".join(f"{k}={v}" for k, v in sorted(r.payment_options.items())) or "-"
+            print(f"{r.collectivite_id}/{r.regie_id} « {r.name} » : {r.payment_backend} ({options}), mode {c.saisie}")
+            print(f"  {_CHECK_LABELS[c.outcome]} : {c.detail}")
+        if not checks:
+            print("Aucune régie.")
+    outcomes = {c.outcome for c in checks}
+    if "unreachable" in outcomes:
+        return EXIT_REGIES_UNREACHABLE
+    if outcomes & {"unknown", "no_numcli"}:
+        return EXIT_REGIES_UNKNOWN
+    return EXIT_REGIES_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="espace-famille", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -267,6 +327,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sched.add_argument("function", help="l’identifiant logique de la fonction, ou le nom de son événement")
     sched.add_argument("--state-file", type=Path, default=LOCAL_STATE_FILE)
+    reg = commands.add_parser("regies", help="régies : vérification auprès de PayFiP")
+    reg_actions = reg.add_subparsers(dest="action", required=True)
+    check = reg_actions.add_parser(
+        "check",
+        help="chaque régie PayFiP : son numcli confirmé par PayFiP (recupererDetailClient), sa configuration",
+        description="Codes de sortie : 0 toutes connues de PayFiP, 1 numcli inconnu ou absent, 3 PayFiP injoignable.",
+    )
+    check.add_argument("--collectivite", help="une seule collectivité (sinon toutes : lecture de toute la table)")
+    check.add_argument("--json", action="store_true", help="en JSON plutôt qu’en texte")
+    check.add_argument("--stack", default="local", help="« local » ou le nom d’une pile déployée")
+    check.add_argument("--state-file", type=Path, default=LOCAL_STATE_FILE)
     return parser
 
 
@@ -275,6 +346,16 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.command == "schedule":
         return run_schedule(args.function, args.state_file)
+    if args.command == "regies":
+        try:
+            if args.stack == "local":
+                configure_local(args.state_file)
+            else:
+                configure_stack(args.stack)
+            return run_regies_check(args)
+        except CliError as exc:
+            print(f"espace-famille : {exc}", file=sys.stderr)
+            return EXIT_REGIES_UNREACHABLE
     try:
         if args.stack == "local":
             configure_local(args.state_file)

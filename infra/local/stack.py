@@ -132,6 +132,8 @@ class LocalStack:
         return {
             "url": self.url,
             "payfip_url": self.payfip_server.url,
+            "payfip_service_url": self.payfip_server.service_url,
+            "payfip_mode": self.template.parameters.get("PayfipMode", "T"),
             "aws_endpoint_url": self.aws.endpoint_url,
             "region": LOCAL_REGION,
             "tables": {k: self.resource_name(k) for k in self.template.resources_of_type("AWS::DynamoDB::Table")},
