@@ -40,7 +40,7 @@ def _note_request_secrets(request: httpx.Request) -> None:
         return
     try:
         body = json.loads(request.content or b"null")
-    except ValueError:
+    except (ValueError, RecursionError):  # the bad-input tests send such bodies on purpose
         return
     if isinstance(body, dict):
         for name, value in body.items():
