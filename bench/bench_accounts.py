@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from types import ModuleType
 from typing import Any
 
+from espace_famille.sessions import COOKIE_NAME
 from infra.local.aws import local_table
 from infra.local.stack import ROOT
 
@@ -65,20 +66,17 @@ def main() -> None:
     with local_table(ROOT / "template.yaml", stack_name=f"bench{uuid.uuid4().hex[:6]}"):
         from espace_famille import accounts
         from espace_famille.dal import accounts as store
-        from espace_famille.sessions import token_hash
+        from espace_famille.dal.accounts import Account
 
         now = datetime.now(UTC)
         email = f"bench-{uuid.uuid4().hex[:8]}@example.org"
-        accounts.create_account(email, "un mot de passe bien long", "Bench", "10.9.9.9", "http://x", now)
-        account = store.by_email(email)
-        assert account is not None
-        store.save_token(token_hash("B" * 43), "confirm", account.account_id, now.replace(year=now.year + 1))
-        accounts.confirm_account("B" * 43, now)
-        session = accounts.login(email, "un mot de passe bien long", "10.9.9.9", now)
+        password = "un mot de passe bien long"  # noqa: S105 - a benchmark account on a throwaway moto
+        store.create(Account(uuid.uuid4().hex, email, passwords.hash_password(password), "Bench", True, "x"))
+        session = accounts.login(email, password, "10.9.9.9", now)
 
         authorizer = _handler_module("authorizer", "authorizer_app")
         health = _handler_module("health", "health_app")
-        auth_event = {"version": "2.0", "type": "REQUEST", "cookies": [f"ef_session={session.token}"]}
+        auth_event = {"version": "2.0", "type": "REQUEST", "cookies": [f"{COOKIE_NAME}={session.token}"]}
         health_event = {
             "version": "2.0",
             "routeKey": "GET /api/health",

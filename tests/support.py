@@ -121,18 +121,31 @@ def unique_email(prefix: str = "parent") -> str:
 PASSWORD = "un mot de passe bien long"
 
 
+SESSION_COOKIE = "__Host-ef_session"
+DEVICE_COOKIE = "__Host-ef_device"
+
+
+def confirmation_token(client: httpx.Client, email: str) -> str:
+    """Asks for an account on `email` and returns the token of the confirmation link mailed to it."""
+    before = len(mails(client, email))
+    created = client.post("/api/accounts", json={"email": email})
+    assert created.status_code == 202, created.text
+    assert created.json() == {"status": "confirmation_sent"}
+    return link_token(wait_for_mail(client, email, count=before + 1)[-1]["text"], "/compte/confirmer")
+
+
 def signed_up(base_url: str, email: str | None = None, password: str = PASSWORD, name: str = "Parent") -> Client:
-    """A client logged in to a new, confirmed account (through the API and the confirmation mail)."""
+    """A client with a session on a new, confirmed account, as a parent gets one.
+
+    The address first (a mail with a link), then the password and the name on the confirmation page,
+    which answers with the session cookie (and a device cookie).
+    """
     client = Client(base_url)
     email = email or unique_email()
-    # Mails leave through a queue: wait for this request's own, not one an earlier account of this address got.
-    before = len(mails(client, email))
-    created = client.post("/api/accounts", json={"email": email, "password": password, "display_name": name})
-    assert created.status_code == 202, created.text
-    token = link_token(wait_for_mail(client, email, count=before + 1)[-1]["text"], "/compte/confirmer")
-    assert client.post("/api/accounts/confirm", json={"token": token}).status_code == 204
-    logged = client.post("/api/session", json={"email": email, "password": password})
-    assert logged.status_code == 200, logged.text
+    token = confirmation_token(client, email)
+    confirmed = client.post("/api/accounts/confirm", json={"token": token, "password": password, "display_name": name})
+    assert confirmed.status_code == 204, confirmed.text
+    assert SESSION_COOKIE in client.jar
     client.email = email  # type: ignore[attr-defined]
     return client
 
@@ -173,6 +186,12 @@ def reset_calls(client: httpx.Client) -> None:
 
 def calls(client: httpx.Client) -> dict[str, int]:
     result: dict[str, int] = client.get("/__local__/dynamodb-calls").json()
+    return result
+
+
+def aws_calls(client: httpx.Client) -> list[dict[str, str]]:
+    """The AWS calls made since the last reset, in order: [{"service", "operation"}, ...]."""
+    result: list[dict[str, str]] = client.get("/__local__/aws-calls").json()
     return result
 
 

@@ -10,7 +10,9 @@ from espace_famille import accounts, links
 from espace_famille.api import (
     account_id,
     client_ip,
+    device_token,
     lambda_handler_for,
+    login_cookies,
     make_resolver,
     session_cookie,
     session_hash,
@@ -23,13 +25,15 @@ app = make_resolver()
 
 
 class NewAccount(Body):
+    """Only the address: the password and the name are chosen once it is proven (the confirmation)."""
+
     email: Email
+
+
+class Confirmation(Body):
+    token: Token
     password: NewPassword
     display_name: DisplayName
-
-
-class TokenBody(Body):
-    token: Token
 
 
 class ResetRequest(Body):
@@ -56,21 +60,14 @@ def _no_content(**kwargs: Any) -> Response[str]:
 
 @app.post("/api/accounts")
 def create_account(body: NewAccount) -> Response[dict[str, str]]:
-    accounts.create_account(
-        body.email,
-        body.password,
-        body.display_name,
-        client_ip(app),
-        site_url(app.current_event.raw_event),
-        system_clock(),
-    )
+    accounts.create_account(body.email, client_ip(app), site_url(app.current_event.raw_event), system_clock())
     return Response(status_code=202, content_type="application/json", body={"status": "confirmation_sent"})
 
 
 @app.post("/api/accounts/confirm")
-def confirm_account(body: TokenBody) -> Response[str]:
-    accounts.confirm_account(body.token, system_clock())
-    return _no_content()
+def confirm_account(body: Confirmation) -> Response[str]:
+    logged_in = accounts.confirm_account(body.token, body.password, body.display_name, system_clock())
+    return _no_content(cookies=login_cookies(logged_in.token, logged_in.device_token))
 
 
 @app.post("/api/password-resets")
@@ -100,7 +97,13 @@ def unlink(link_id: str) -> Response[str]:
 @app.post("/api/me/password")
 def change_password(body: PasswordChange) -> Response[str]:
     accounts.change_password(
-        account_id(app), body.current_password, body.new_password, session_hash(app), client_ip(app), system_clock()
+        account_id(app),
+        body.current_password,
+        body.new_password,
+        session_hash(app),
+        client_ip(app),
+        system_clock(),
+        device_token(app),
     )
     return _no_content()
 
@@ -117,7 +120,7 @@ def export() -> Response[dict[str, Any]]:
 
 @app.delete("/api/me")
 def delete_me(body: Deletion) -> Response[str]:
-    accounts.delete_account(account_id(app), body.password, client_ip(app), system_clock())
+    accounts.delete_account(account_id(app), body.password, client_ip(app), system_clock(), device_token(app))
     return _no_content(cookies=[session_cookie("")])
 
 

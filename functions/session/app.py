@@ -5,7 +5,15 @@ from __future__ import annotations
 from aws_lambda_powertools.event_handler import Response
 
 from espace_famille import accounts
-from espace_famille.api import client_ip, lambda_handler_for, make_resolver, session_cookie, session_hash
+from espace_famille.api import (
+    client_ip,
+    device_token,
+    lambda_handler_for,
+    login_cookies,
+    make_resolver,
+    session_cookie,
+    session_hash,
+)
 from espace_famille.clock import system_clock
 from espace_famille.validation import Body, Email, GivenPassword
 
@@ -19,12 +27,12 @@ class LoginBody(Body):
 
 @app.post("/api/session")
 def log_in(body: LoginBody) -> Response[dict[str, object]]:
-    logged_in = accounts.login(body.email, body.password, client_ip(app), system_clock())
+    logged_in = accounts.login(body.email, body.password, client_ip(app), system_clock(), device_token(app))
     return Response(
         status_code=200,
         content_type="application/json",
         body={"account": accounts.public(logged_in.account)},
-        cookies=[session_cookie(logged_in.token)],
+        cookies=login_cookies(logged_in.token, logged_in.device_token),
     )
 
 

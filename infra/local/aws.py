@@ -89,6 +89,11 @@ class LocalAws:
         result: dict[str, int] = self._local("GET", "/__local__/dynamodb-calls")
         return result
 
+    def calls_in_order(self) -> list[dict[str, str]]:
+        """Every AWS call since the last reset_counts, in order: {"service", "operation"}."""
+        result: list[dict[str, str]] = self._local("GET", "/__local__/aws-calls")
+        return result
+
     def mails(self) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = self._local("GET", "/__local__/mails")
         return result

@@ -1,6 +1,7 @@
 """The local AWS service: moto's server behind a thin WSGI layer that counts and records for tests.
 
 It counts DynamoDB calls by operation (so tests assert the cost of a request and that none is a Scan),
+keeps the ordered list of AWS calls (so tests assert that two paths make the same calls, in the same order),
 stamps the mails SES accepts (for /__local__/mails) and counts S3 writes (so the stack knows when to look
 for new objects to fire S3 events). It also notes which IAM action each function's call needs, on which
 resource: each function signs with its own access key id, its logical id (infra/local/workers.py), so the
@@ -26,6 +27,7 @@ import os
 import re
 import sys
 import threading
+import urllib.parse
 from collections import Counter
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
@@ -39,12 +41,40 @@ from werkzeug.serving import make_server
 from infra.cfn import LOCAL_ACCOUNT_ID, LOCAL_REGION
 
 _READS = {"GetItem", "BatchGetItem", "Query", "Scan", "TransactGetItems", "DescribeTable", "ListTables"}
+_CALL_LOG_MAX = 10_000
+# REST-style operations (no X-Amz-Target) that tests name.
+_REST_OPERATIONS = {("ses", "POST", "/v2/email/outbound-emails"): "SendEmail"}
+_SERVICE_RE = re.compile(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/aws4_request")
+_APP_RE = re.compile(r"(?:^|\s)app/(\S+)")
+
+
+def call_of(environ: dict[str, Any]) -> dict[str, str]:
+    """The service, operation and caller of one AWS request, as far as its headers tell.
+
+    The caller is the function's logical id, which the local stack puts in each function's User-Agent
+    (AWS_SDK_UA_APP_ID); "" for anything else (tests, the stack itself).
+    """
+    found = _SERVICE_RE.search(environ.get("HTTP_AUTHORIZATION", ""))
+    service = found.group(1) if found else ""
+    app = _APP_RE.search(environ.get("HTTP_USER_AGENT", ""))
+    caller = app.group(1) if app else ""
+    target = environ.get("HTTP_X_AMZ_TARGET", "")
+    query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
+    if target:
+        operation = target.rsplit(".", 1)[-1]
+    elif "Action" in query:
+        operation = query["Action"][0]
+    else:
+        method, path = environ.get("REQUEST_METHOD", ""), environ.get("PATH_INFO", "")
+        operation = _REST_OPERATIONS.get((service, method, path), f"{method} {path}")
+    return {"service": service, "operation": operation, "caller": caller}
 
 
 class Recorder:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.dynamodb_calls: Counter[str] = Counter()
+        self.aws_calls: list[dict[str, str]] = []
         self.s3_writes = 0
         # Messages sent to SQS queues: what requests queued (the local stack's polling is not counted).
         self.sqs_sends: Counter[str] = Counter()
@@ -100,6 +130,10 @@ def recording_app(app: Any, rec: Recorder) -> Callable[..., Iterable[bytes]]:
         if path.startswith("/__local__/"):
             return _local(environ, start_response, rec)
         target = environ.get("HTTP_X_AMZ_TARGET", "")
+        call = call_of(environ)
+        with rec.lock:
+            if len(rec.aws_calls) < _CALL_LOG_MAX:
+                rec.aws_calls.append(call)
         if target.startswith("DynamoDB_"):
             operation = target.split(".", 1)[1]
             with rec.lock:
@@ -141,7 +175,14 @@ def _local(environ: dict[str, Any], start_response: Callable[..., Any], rec: Rec
         with rec.lock:
             if method == "DELETE":
                 rec.dynamodb_calls.clear()
+                rec.aws_calls.clear()
             body = dict(rec.dynamodb_calls)
+    elif path == "/__local__/aws-calls":
+        with rec.lock:
+            if method == "DELETE":
+                rec.dynamodb_calls.clear()
+                rec.aws_calls.clear()
+            body = list(rec.aws_calls)
     elif path == "/__local__/mails":
         body = rec.mails()
     elif path == "/__local__/s3-writes":
@@ -391,6 +432,7 @@ def main() -> None:
     index_moto_queries(rec)
     transactions_back_up_only_their_items()
     serialize_items_directly()
+
     app = DomainDispatcherApplication(create_backend_app)
     server = make_server(
         "127.0.0.1", args.port, recording_app(app, rec), threaded=True, request_handler=MotoRequestHandler

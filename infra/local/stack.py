@@ -279,6 +279,11 @@ class LocalStack:
                 await asyncio.to_thread(self.aws.reset_counts)
             return 200, await asyncio.to_thread(self.aws.counts)
 
+        async def calls_in_order(method: str, path: str, body: bytes) -> tuple[int, Any]:
+            if method == "DELETE":
+                await asyncio.to_thread(self.aws.reset_counts)
+            return 200, await asyncio.to_thread(self.aws.calls_in_order)
+
         async def stack_info(method: str, path: str, body: bytes) -> tuple[int, Any]:
             return 200, self.info()
 
@@ -301,6 +306,8 @@ class LocalStack:
             ("GET", "/__local__/mails"): mails,
             ("GET", "/__local__/dynamodb-calls"): calls,
             ("DELETE", "/__local__/dynamodb-calls"): calls,
+            ("GET", "/__local__/aws-calls"): calls_in_order,
+            ("DELETE", "/__local__/aws-calls"): calls_in_order,
             ("GET", "/__local__/stack"): stack_info,
             ("POST", "/__local__/schedules/"): schedule,
             ("GET", "/__local__/sqs-sends"): sends,

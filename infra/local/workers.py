@@ -147,6 +147,9 @@ def lambda_environment(function: Function, endpoint_url: str, extra: dict[str, s
             "AWS_ACCESS_KEY_ID": function.logical_id,
             "AWS_SECRET_ACCESS_KEY": "local",
             "AWS_ENDPOINT_URL": endpoint_url,
+            # Local only: the SDK names the function in its User-Agent ("app/<id>"), so that the local AWS
+            # server can tell whose calls it records.
+            "AWS_SDK_UA_APP_ID": function.logical_id,
             "TZ": "UTC",
             "PYTHONUNBUFFERED": "1",
             "PYTHONDONTWRITEBYTECODE": "1",

@@ -264,7 +264,11 @@ def client_ip(app: APIGatewayHttpResolver) -> str:
 
 
 def session_cookie(token: str) -> Cookie:
-    """The session cookie (DESIGN §6); an empty token gives the cookie that clears it."""
+    """The session cookie (docs/security.md); an empty token gives the cookie that clears it.
+
+    `__Host-` prefixed, so Secure, Path=/ and no Domain are required by the browser itself; it lives as
+    long as the session's absolute expiry (12 h).
+    """
     return Cookie(
         name=sessions.COOKIE_NAME,
         value=token,
@@ -274,6 +278,32 @@ def session_cookie(token: str) -> Cookie:
         same_site=SameSite.LAX_MODE,
         max_age=int(sessions.ABSOLUTE.total_seconds()) if token else 0,
     )
+
+
+def device_cookie(token: str) -> Cookie:
+    """The device cookie a successful login leaves (180 days): this browser's own allowance of failed logins.
+
+    SameSite=Strict: only the portal's own pages ever send it (to the login and password routes).
+    """
+    return Cookie(
+        name=sessions.DEVICE_COOKIE_NAME,
+        value=token,
+        path="/",
+        secure=True,
+        http_only=True,
+        same_site=SameSite.STRICT_MODE,
+        max_age=int(sessions.DEVICE_LIFETIME.total_seconds()),
+    )
+
+
+def login_cookies(session_token: str, device_token: str | None) -> list[Cookie]:
+    """The cookies a login or a confirmation sets: the session's, and a device cookie if a new one was made."""
+    return [session_cookie(session_token)] + ([device_cookie(device_token)] if device_token else [])
+
+
+def device_token(app: APIGatewayHttpResolver) -> str | None:
+    """The browser's device cookie, if it sent one of the right shape."""
+    return sessions.token_from_cookies(list(app.current_event.cookies or []), sessions.DEVICE_COOKIE_NAME)
 
 
 def session_hash(app: APIGatewayHttpResolver) -> str | None:

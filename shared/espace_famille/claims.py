@@ -36,7 +36,8 @@ class ClaimResult:
 def claim(
     account_id: str, collectivite_id: str, reference: str, key: str, client_ip: str, now: datetime
 ) -> ClaimResult:
-    ratelimit.ensure_allowed(
+    # Reserved before the lookup (no race gets more guesses than the limit), given back on success.
+    attempt = ratelimit.reserve(
         [(ratelimit.CLAIM_FAILURES_ACCOUNT, account_id), (ratelimit.CLAIM_FAILURES_IP, client_ip)], now
     )
     cid, ref, clean_key = compact_upper(collectivite_id), compact_upper(reference), compact_upper(key)
@@ -50,9 +51,8 @@ def claim(
         if invoice is not None and invoice.status not in CLAIMABLE:
             invoice = None
     if invoice is None:
-        ratelimit.record(ratelimit.CLAIM_FAILURES_ACCOUNT, account_id, now)
-        ratelimit.record(ratelimit.CLAIM_FAILURES_IP, client_ip, now)
         raise InvoiceNotFound()
+    attempt.release()
     link = Link(
         account_id=account_id,
         link_id=link_id(invoice.collectivite_id, invoice.regie_id, invoice.debtor_id),

@@ -46,14 +46,6 @@ class InvalidCredentials(DomainError):
     status, code, message = 401, "invalid_credentials", "Adresse e-mail ou mot de passe incorrect."
 
 
-class EmailNotConfirmed(DomainError):
-    status, code, message = (
-        403,
-        "email_not_confirmed",
-        "Votre adresse e-mail n’est pas encore confirmée : suivez le lien reçu par e-mail.",
-    )
-
-
 class InvalidToken(DomainError):
     status, code, message = 400, "invalid_token", "Ce lien n’est plus valide. Demandez-en un nouveau."
 

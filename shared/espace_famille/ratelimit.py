@@ -56,10 +56,15 @@ class Limit:
         return max(1, math.ceil(w - elapsed + at))
 
 
-# Failed logins: 5 per account per quarter hour stops guessing one password; 20 per IP stops spraying.
+# Failed logins from a browser without a device cookie for the account: 5 per e-mail per quarter hour stops
+# guessing one password, 20 per IP stops spraying. A browser with a device cookie for that account counts
+# its failures apart (5 per device per quarter hour), so failures from elsewhere never lock the owner out.
 LOGIN_FAILURES_ACCOUNT = Limit("login-account", 5, timedelta(minutes=15))
 LOGIN_FAILURES_IP = Limit("login-ip", 20, timedelta(minutes=15))
+LOGIN_FAILURES_DEVICE = Limit("login-device", 5, timedelta(minutes=15))
 ACCOUNT_CREATIONS_IP = Limit("signup-ip", 10, timedelta(hours=1))
+# Beyond 3 sign-up mails an hour to one address, further creations are answered the same but send nothing.
+SIGNUP_MAILS_EMAIL = Limit("signup-email", 3, timedelta(hours=1))
 RESET_REQUESTS_IP = Limit("reset-ip", 10, timedelta(hours=1))
 # Beyond 3 reset mails an hour to one address, further requests are answered the same but send nothing.
 RESET_MAILS_EMAIL = Limit("reset-email", 3, timedelta(hours=1))
@@ -72,41 +77,65 @@ def subject_of_email(email: str) -> str:
     return hashlib.sha256(email.encode("utf-8")).hexdigest()[:32]
 
 
-def _waits(checks: list[tuple[Limit, str]], now: datetime) -> int:
-    """The longest wait among the checks, reading every counter involved in one call."""
-    wanted = []
+Check = tuple[Limit, str]
+
+
+@dataclass
+class Reservation:
+    """Attempts counted before the work they guard; `release` gives them back (a login that succeeded)."""
+
+    taken: list[tuple[Limit, str, int]]
+
+    def release(self) -> None:
+        for limit, subject, start in self.taken:
+            counters.add(limit.scope, subject, start, expires_at=start + 2 * limit.seconds, by=-1)
+        self.taken = []
+
+
+def _reserve(checks: list[Check], now: datetime) -> tuple[Reservation, int]:
+    """Counts one attempt on every check first (atomic ADD), then reads the previous windows.
+
+    Each caller's ADD returns a distinct count, so however many run at once, only those whose own count
+    fits proceed: no race can let more through than the limit. Refused attempts are given back, so that
+    hammering a spent allowance does not prolong it. Returns the reservation and the longest wait (0: allowed).
+    """
+    counts = []
     for limit, subject in checks:
         start = limit.window_start(now)
-        wanted += [(limit.scope, subject, start), (limit.scope, subject, start - limit.seconds)]
-    found = counters.current(wanted)
-    return max(
-        limit.wait(
-            found[(limit.scope, subject, limit.window_start(now) - limit.seconds)],
-            found[(limit.scope, subject, limit.window_start(now))],
-            now,
-        )
-        for limit, subject in checks
+        counts.append(counters.add(limit.scope, subject, start, expires_at=start + 2 * limit.seconds))
+    reservation = Reservation([(limit, subject, limit.window_start(now)) for limit, subject in checks])
+    previous = counters.current(
+        [(limit.scope, subject, limit.window_start(now) - limit.seconds) for limit, subject in checks]
     )
+    wait = max(
+        limit.wait(previous[(limit.scope, subject, limit.window_start(now) - limit.seconds)], count - 1, now)
+        for (limit, subject), count in zip(checks, counts, strict=True)
+    )
+    if wait:
+        reservation.release()
+    return reservation, wait
 
 
-def ensure_allowed(checks: list[tuple[Limit, str]], now: datetime) -> None:
-    """Raises RateLimited (with the wait) if any of the checks has spent its allowance."""
-    wait = _waits(checks, now)
+def reserve(checks: list[Check], now: datetime) -> Reservation:
+    """Takes one attempt from every check before the guarded work, or raises RateLimited (with the wait)."""
+    reservation, wait = _reserve(checks, now)
     if wait:
         raise RateLimited(wait)
+    return reservation
 
 
-def allowed(limit: Limit, subject: str, now: datetime) -> bool:
-    return _waits([(limit, subject)], now) == 0
-
-
-def record(limit: Limit, subject: str, now: datetime) -> None:
-    """Counts one more event in the current window; the counter lives two windows (TTL collects it)."""
-    start = limit.window_start(now)
-    counters.add(limit.scope, subject, start, expires_at=start + 2 * limit.seconds)
+def try_reserve(checks: list[Check], now: datetime) -> Reservation | None:
+    """Like reserve, but None instead of an error: for limits answered the same as success (mails to an address)."""
+    reservation, wait = _reserve(checks, now)
+    return None if wait else reservation
 
 
 def take(limit: Limit, subject: str, now: datetime) -> None:
-    """Refuses the attempt once the allowance is spent; counts it otherwise."""
-    ensure_allowed([(limit, subject)], now)
-    record(limit, subject, now)
+    """Counts one attempt, refusing it once the allowance is spent."""
+    reserve([(limit, subject)], now)
+
+
+def lift(limit: Limit, subject: str, now: datetime) -> None:
+    """Forgets the subject's recent events under this limit (a completed password reset lifts the lockout)."""
+    start = limit.window_start(now)
+    counters.clear([(limit.scope, subject, start), (limit.scope, subject, start - limit.seconds)])

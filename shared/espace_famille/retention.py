@@ -72,6 +72,7 @@ def run(now: datetime) -> RetentionRun:
                 if account is None or not dal.still_notified(account_id, str(notice)):
                     continue
                 session_store.delete_all(account_id)
+                session_store.delete_devices(account_id)
                 store.detach_payments(account_id, iso(now))
                 store.delete(account, iso(now))
                 deleted += 1

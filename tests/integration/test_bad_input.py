@@ -7,14 +7,14 @@ import json
 import pytest
 
 from infra.cfn import load_yaml
-from tests.support import PASSWORD, ROOT, Client, calls, reset_calls, signed_up
+from tests.support import PASSWORD, ROOT, SESSION_COOKIE, Client, calls, reset_calls, signed_up
 
 pytestmark = pytest.mark.integration
 
 WRITES = ("PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems")
 GOOD = {
-    "/api/accounts": {"email": "quelquun@example.org", "password": PASSWORD, "display_name": "Quelqu'un"},
-    "/api/accounts/confirm": {"token": "A" * 43},
+    "/api/accounts": {"email": "quelquun@example.org"},
+    "/api/accounts/confirm": {"token": "A" * 43, "password": PASSWORD, "display_name": "Quelqu'un"},
     "/api/session": {"email": "quelquun@example.org", "password": PASSWORD},
     "/api/password-resets": {"email": "quelquun@example.org"},
     "/api/password-resets/confirm": {"token": "A" * 43, "password": PASSWORD},
@@ -50,8 +50,57 @@ CASES = [
     ("extra-field-reset", "/api/password-resets", _with("/api/password-resets", x=1), JSON, 422, "validation_error"),
     ("email-number", "/api/accounts", _with("/api/accounts", email=5), JSON, 422, "validation_error"),
     ("password-list", "/api/session", _with("/api/session", password=["x"]), JSON, 422, "validation_error"),
-    ("name-object", "/api/accounts", _with("/api/accounts", display_name={"a": 1}), JSON, 422, "validation_error"),
-    ("token-number", "/api/accounts/confirm", {"token": 12345}, JSON, 422, "validation_error"),
+    (
+        "name-object",
+        "/api/accounts/confirm",
+        _with("/api/accounts/confirm", display_name={"a": 1}),
+        JSON,
+        422,
+        "validation_error",
+    ),
+    (
+        "token-number",
+        "/api/accounts/confirm",
+        _with("/api/accounts/confirm", token=12345),
+        JSON,
+        422,
+        "validation_error",
+    ),
+    (
+        "password-at-creation",
+        "/api/accounts",
+        _with("/api/accounts", password=PASSWORD),
+        JSON,
+        422,
+        "validation_error",
+    ),
+    (
+        "name-at-creation",
+        "/api/accounts",
+        _with("/api/accounts", display_name="Votre compte est suspendu"),
+        JSON,
+        422,
+        "validation_error",
+    ),
+    ("email-comma", "/api/accounts", _with("/api/accounts", email="a,b@x.fr"), JSON, 422, "validation_error"),
+    ("email-comma-reset", "/api/password-resets", {"email": "a,b@x.fr"}, JSON, 422, "validation_error"),
+    ("email-no-tld", "/api/accounts", _with("/api/accounts", email="a@b"), JSON, 422, "validation_error"),
+    (
+        "name-with-a-link",
+        "/api/accounts/confirm",
+        _with("/api/accounts/confirm", display_name="Votre compte est suspendu : https://evil.example/login"),
+        JSON,
+        422,
+        "validation_error",
+    ),
+    (
+        "name-bidi-override",
+        "/api/accounts/confirm",
+        _with("/api/accounts/confirm", display_name="Jean\u202eenreH"),
+        JSON,
+        422,
+        "validation_error",
+    ),
     (
         "email-without-at",
         "/api/accounts",
@@ -62,32 +111,75 @@ CASES = [
     ),
     ("email-without-at-login", "/api/session", _with("/api/session", email="parent"), JSON, 422, "validation_error"),
     ("email-without-at-reset", "/api/password-resets", {"email": "x"}, JSON, 422, "validation_error"),
-    ("name-empty", "/api/accounts", _with("/api/accounts", display_name=""), JSON, 422, "validation_error"),
-    ("name-blank", "/api/accounts", _with("/api/accounts", display_name="   "), JSON, 422, "validation_error"),
-    ("name-500", "/api/accounts", _with("/api/accounts", display_name="é" * 500), JSON, 422, "validation_error"),
+    (
+        "name-empty",
+        "/api/accounts/confirm",
+        _with("/api/accounts/confirm", display_name=""),
+        JSON,
+        422,
+        "validation_error",
+    ),
+    (
+        "name-blank",
+        "/api/accounts/confirm",
+        _with("/api/accounts/confirm", display_name="   "),
+        JSON,
+        422,
+        "validation_error",
+    ),
+    (
+        "name-101",
+        "/api/accounts/confirm",
+        _with("/api/accounts/confirm", display_name="é" * 101),
+        JSON,
+        422,
+        "validation_error",
+    ),
+    (
+        "name-500",
+        "/api/accounts/confirm",
+        _with("/api/accounts/confirm", display_name="é" * 500),
+        JSON,
+        422,
+        "validation_error",
+    ),
     (
         "name-control",
-        "/api/accounts",
-        _with("/api/accounts", display_name="Jean\x00Pierre"),
+        "/api/accounts/confirm",
+        _with("/api/accounts/confirm", display_name="Jean\x00Pierre"),
         JSON,
         422,
         "validation_error",
     ),
     (
         "name-escape",
-        "/api/accounts",
-        _with("/api/accounts", display_name="Jean\x1b[31m"),
+        "/api/accounts/confirm",
+        _with("/api/accounts/confirm", display_name="Jean\x1b[31m"),
         JSON,
         422,
         "validation_error",
     ),
     ("email-control", "/api/accounts", _with("/api/accounts", email="a\x07@b.fr"), JSON, 422, "validation_error"),
-    ("password-short", "/api/accounts", _with("/api/accounts", password="x" * 11), JSON, 422, "validation_error"),
-    ("password-257", "/api/accounts", _with("/api/accounts", password="x" * 257), JSON, 422, "validation_error"),
+    (
+        "password-short",
+        "/api/accounts/confirm",
+        _with("/api/accounts/confirm", password="x" * 11),
+        JSON,
+        422,
+        "validation_error",
+    ),
+    (
+        "password-257",
+        "/api/accounts/confirm",
+        _with("/api/accounts/confirm", password="x" * 257),
+        JSON,
+        422,
+        "validation_error",
+    ),
     (
         "password-control",
-        "/api/accounts",
-        _with("/api/accounts", password="abcdefghijk\x00l"),
+        "/api/accounts/confirm",
+        _with("/api/accounts/confirm", password="abcdefghijk\x00l"),
         JSON,
         422,
         "validation_error",
@@ -103,7 +195,7 @@ CASES = [
     (
         "too-large",
         "/api/accounts",
-        {"email": "a@b.fr", "password": PASSWORD, "display_name": "x" * (65 * 1024)},
+        {"token": "A" * 43, "password": PASSWORD, "display_name": "x" * (65 * 1024)},
         JSON,
         413,
         "payload_too_large",
@@ -149,8 +241,16 @@ CASES = [
         403,
         "bad_origin",
     ),
-    ("forged-token", "/api/accounts/confirm", {"token": "A" * 43}, JSON, 400, "invalid_token"),
-    ("malformed-token", "/api/accounts/confirm", {"token": "pas-un-jeton"}, JSON, 400, "invalid_token"),
+    ("forged-token", "/api/accounts/confirm", GOOD["/api/accounts/confirm"], JSON, 400, "invalid_token"),
+    (
+        "malformed-token",
+        "/api/accounts/confirm",
+        _with("/api/accounts/confirm", token="pas-un-jeton"),
+        JSON,
+        400,
+        "invalid_token",
+    ),
+    ("confirm-without-password", "/api/accounts/confirm", {"token": "A" * 43}, JSON, 422, "validation_error"),
     (
         "forged-reset-token",
         "/api/password-resets/confirm",
@@ -207,6 +307,15 @@ AUTHED = [
         "POST",
         "/api/me/password",
         json.dumps({"current_password": PASSWORD, "new_password": "a"}).encode(),
+        JSON,
+        422,
+        "validation_error",
+    ),
+    (
+        "change-guessable",
+        "POST",
+        "/api/me/password",
+        json.dumps({"current_password": PASSWORD, "new_password": "motdepasse12"}).encode(),
         JSON,
         422,
         "validation_error",
@@ -288,10 +397,10 @@ def test_every_private_route_needs_a_session(stack, function, method, path):
     anonymous = client.request(method, concrete, json={} if method in ("POST", "PUT", "DELETE") else None)
     assert anonymous.status_code == 401
     assert anonymous.json() == {"message": "Unauthorized"}
-    forged = client.request(method, concrete, headers={"cookie": "ef_session=" + "Z" * 43})
+    forged = client.request(method, concrete, headers={"cookie": f"{SESSION_COOKIE}=" + "Z" * 43})
     assert forged.status_code == 403
     assert forged.json() == {"message": "Forbidden"}
-    garbage = client.request(method, concrete, headers={"cookie": "autre=1; ef_session=court"})
+    garbage = client.request(method, concrete, headers={"cookie": f"autre=1; {SESSION_COOKIE}=court"})
     assert garbage.status_code == 403
 
 

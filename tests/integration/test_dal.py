@@ -169,23 +169,65 @@ def test_links_and_hidden_flags(table):
 
 def test_accounts_email_uniqueness_and_tokens(table):
     email = f"{uuid.uuid4().hex[:8]}@example.org"
-    first = Account(uuid.uuid4().hex, email, "hash", "Nom", False, "2026-05-04T10:00:00Z")
+    first = Account(uuid.uuid4().hex, email, "hash", "Nom", True, "2026-05-04T10:00:00Z")
     assert accounts.create(first) is True
-    assert accounts.create(Account(uuid.uuid4().hex, email, "h2", "Autre", False, "2026-05-04T10:00:00Z")) is False
-    assert accounts.by_email(email) == first
-    accounts.save_token("t" * 64, "confirm", first.account_id, NOW + timedelta(hours=1))
-    assert accounts.confirm_with_token("t" * 64, first.account_id, "2026-05-04T10:30:00.000000Z") is True
-    assert accounts.confirm_with_token("t" * 64, first.account_id, "2026-05-04T10:30:00.000000Z") is False
-    confirmed = accounts.by_id(first.account_id)
-    assert confirmed is not None and confirmed.confirmed is True
-    accounts.save_token("u" * 64, "reset", first.account_id, NOW + timedelta(hours=1))
-    assert accounts.reset_with_token("u" * 64, first.account_id, "new", "2026-05-04T11:00:01.000000Z") is False
-    assert accounts.reset_with_token("u" * 64, first.account_id, "new", "2026-05-04T10:59:00.000000Z") is True
+    assert accounts.create(Account(uuid.uuid4().hex, email, "h2", "Autre", True, "2026-05-04T10:00:00Z")) is False
+    assert accounts.by_email(email)[1] == first
+    # A confirmed address takes no confirmation token.
+    assert (
+        accounts.begin_signup(email, uuid.uuid4().hex, "c" * 64, NOW + timedelta(hours=1), "2026-05-04T10:00:00Z")
+        is False
+    )
+    assert accounts.find_token("c" * 64) is None
+    assert accounts.issue_reset(email, first, "u" * 64, NOW + timedelta(hours=1)) is True
+    assert accounts.reset_with_token("u" * 64, first.account_id, 0, "new", "2026-05-04T11:00:01.000000Z") is False
+    assert accounts.reset_with_token("u" * 64, first.account_id, 0, "new", "2026-05-04T10:59:00.000000Z") is True
+    assert accounts.reset_with_token("u" * 64, first.account_id, 0, "new", "2026-05-04T10:59:00.000000Z") is False
     reset = accounts.by_id(first.account_id)
-    assert reset is not None and reset.password_hash == "new"
+    assert reset is not None and reset.password_hash == "new" and reset.token_generation == 1
+    # A token issued under an older generation is refused.
+    assert accounts.issue_reset(email, first, "v" * 64, NOW + timedelta(hours=1)) is False
+    assert accounts.issue_reset(email, reset, "v" * 64, NOW + timedelta(hours=1)) is True
+    accounts.set_password(first.account_id, "newer")
+    assert accounts.reset_with_token("v" * 64, first.account_id, 1, "x", "2026-05-04T10:59:00.000000Z") is False
     accounts.delete(reset, "2026-05-04T12:00:00Z")
-    assert accounts.by_email(email) is None
+    assert accounts.by_email(email) == (None, None)
     assert accounts.owned_items(first.account_id) == []
+
+
+def test_pending_sign_up_and_its_confirmation(table):
+    email = f"{uuid.uuid4().hex[:8]}@example.org"
+    aid = uuid.uuid4().hex
+    assert accounts.begin_signup(email, aid, "a" * 64, NOW + timedelta(hours=48), "2026-05-04T10:00:00Z") is True
+    assert accounts.begin_signup(email, uuid.uuid4().hex, "b" * 64, NOW + timedelta(hours=48), "2026-05-04T10:01:00Z")
+    pointer, account = accounts.by_email(email)
+    # Still the first account id; only the newest token is live; nothing else exists yet.
+    assert pointer is not None and pointer["account_id"] == aid and pointer["confirm_token"] == "b" * 64
+    assert pointer["confirmed"] is False and account is None
+    token = accounts.find_token("a" * 64)
+    assert token is not None and token["email"] == email
+    new = Account(aid, email, "hash", "Nom", True, "2026-05-04T10:02:00Z")
+    assert accounts.confirm_signup("a" * 64, new, "2026-05-04T10:02:00.000000Z") is False  # revoked
+    # The failed transaction changed nothing, not even the token it had deleted before its condition failed.
+    assert accounts.find_token("a" * 64) is not None
+    assert accounts.confirm_signup("b" * 64, new, "2026-05-04T10:02:00.000000Z") is True
+    assert accounts.confirm_signup("b" * 64, new, "2026-05-04T10:02:00.000000Z") is False  # used
+    assert accounts.by_email(email)[1] == new
+    assert accounts.begin_signup(email, aid, "d" * 64, NOW + timedelta(hours=48), "2026-05-04T10:03:00Z") is False
+
+
+def test_devices(table):
+    account = uuid.uuid4().hex
+    sessions.create_device("d" * 64, account, "subject", NOW, NOW + timedelta(days=180))
+    assert sessions.find_device("d" * 64) == {
+        "account_id": account,
+        "email_subject": "subject",
+        "created_at": "2026-05-04T10:00:00.000000Z",
+        "expires_at": "2026-10-31T10:00:00.000000Z",
+    }
+    assert [d["token_hash"] for d in sessions.devices_of(account)] == ["d" * 64]
+    assert sessions.delete_devices(account) == 1
+    assert sessions.find_device("d" * 64) is None
 
 
 def test_sessions_and_counters(table):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import uuid
 from typing import Any
 
@@ -195,6 +196,28 @@ def test_failed_claims_are_throttled_per_account(stack):
     assert blocked.status_code == 429
     assert blocked.json()["error"] == "rate_limited"
     assert 0 < int(blocked.headers["retry-after"]) <= 2 * 3600
+
+
+def test_parallel_failed_claims_stop_at_the_limit(stack):
+    parent = signed_up(stack.url)
+    statuses: list[int] = []
+    lock = threading.Lock()
+
+    def guess(i: int) -> None:
+        with Client(stack.url, ip=parent.ip) as c:
+            c.jar.update(parent.jar)
+            r = c.post("/api/claims", json={"collectivite_id": "JOLIEVILLE", "reference": f"NOPE-{i}", "key": "K"})
+            with lock:
+                statuses.append(r.status_code)
+
+    threads = [threading.Thread(target=guess, args=(i,)) for i in range(30)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert set(statuses) <= {404, 429}
+    # Each attempt is counted before the look-up: however many run at once, at most 5 are looked up.
+    assert 1 <= statuses.count(404) <= 5, statuses
 
 
 def test_failed_claims_are_throttled_per_ip(stack):
@@ -544,4 +567,5 @@ def test_listing_cost_is_one_query_per_linked_regie(stack):
     reset_calls(parent)
     assert claim(parent, cid, rows[0]).status_code == 200
     counted = calls(parent)
-    assert "Scan" not in counted and sum(counted.values()) <= 7, counted
+    # The throttle's attempt is reserved (2 UpdateItem) and given back on success (2 more) around the work.
+    assert "Scan" not in counted and sum(counted.values()) <= 10 and counted["UpdateItem"] == 4, counted

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from espace_famille import sessions
-from espace_famille.sessions import ABSOLUTE, IDLE, SessionTimes, token_from_cookies
+from espace_famille.sessions import ABSOLUTE, IDLE, SessionTimes, token_from_cookies, tokens_from_cookies
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
@@ -27,13 +27,27 @@ def test_token_hash_is_stable_and_not_the_token():
 
 def test_cookie_parsing():
     token = sessions.new_token()
-    assert token_from_cookies([f"ef_session={token}"]) == token
-    assert token_from_cookies(["a=1", f"ef_session={token}", "b=2"]) == token
-    assert token_from_cookies([f"x=1; ef_session={token}"]) == token
+    name = sessions.COOKIE_NAME
+    assert name == "__Host-ef_session"
+    assert token_from_cookies([f"{name}={token}"]) == token
+    assert token_from_cookies(["a=1", f"{name}={token}", "b=2"]) == token
+    assert token_from_cookies([f"x=1; {name}={token}"]) == token
     assert token_from_cookies([]) is None
-    assert token_from_cookies(["ef_session=short"]) is None
-    assert token_from_cookies([f"ef_session={token}x"]) is None
+    assert token_from_cookies([f"{name}=short"]) is None
+    assert token_from_cookies([f"{name}={token}x"]) is None
     assert token_from_cookies([f"other_session={token}"]) is None
+    # Without the prefix, it is some other cookie (one a sibling site could have set).
+    assert token_from_cookies([f"ef_session={token}"]) is None
+
+
+def test_every_well_formed_session_cookie_is_a_candidate_up_to_three():
+    name = sessions.COOKIE_NAME
+    a, b, c, d = (sessions.new_token() for _ in range(4))
+    cookies = [f"{name}=court", f"{name}={a}", f"autre={b}; {name}={b}", f"{name}={a}", f"{name}={c}; {name}={d}"]
+    assert tokens_from_cookies(cookies) == [a, b, c]
+    assert tokens_from_cookies(cookies, limit=5) == [a, b, c, d]
+    assert tokens_from_cookies([f"{sessions.DEVICE_COOKIE_NAME}={a}"]) == []
+    assert tokens_from_cookies([f"{sessions.DEVICE_COOKIE_NAME}={a}"], sessions.DEVICE_COOKIE_NAME) == [a]
 
 
 @given(st.lists(st.text(max_size=60), max_size=5))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -26,12 +27,17 @@ from espace_famille.dal.table import (
 
 @dataclass(frozen=True)
 class Account:
+    """A confirmed account. An address still waiting for its confirmation has only its e-mail item."""
+
     account_id: str
     email: str
     password_hash: str
     display_name: str
     confirmed: bool
     created_at: str
+    # Bumped by every password change and completed reset: a reset token carries the generation it was
+    # issued under and is refused once the account moved on, so no old link outlives a new password.
+    token_generation: int = 0
 
 
 def _account_from(item: Item) -> Account:
@@ -42,18 +48,31 @@ def _account_from(item: Item) -> Account:
         display_name=item["display_name"],
         confirmed=bool(item.get("confirmed")),
         created_at=item["created_at"],
+        token_generation=int(item.get("token_generation", 0)),
     )
 
 
-def create(account: Account) -> bool:
-    """Creates the account and claims its e-mail in one transaction; False if the e-mail is taken."""
-    email_item = {**keys.email(account.email), "account_id": account.account_id}
-    account_item = {
+def _account_item(account: Account) -> Item:
+    return {
         **keys.account(account.account_id),
         "account_id": account.account_id,
         "email": account.email,
         "password_hash": account.password_hash,
         "display_name": account.display_name,
+        "confirmed": account.confirmed,
+        "created_at": account.created_at,
+        "token_generation": account.token_generation,
+    }
+
+
+def create(account: Account) -> bool:
+    """Creates a confirmed account and claims its e-mail in one transaction; False if the e-mail is taken.
+
+    For tools and tests: requests create accounts through begin_signup and confirm_signup.
+    """
+    email_item = {
+        **keys.email(account.email),
+        "account_id": account.account_id,
         "confirmed": account.confirmed,
         "created_at": account.created_at,
     }
@@ -70,7 +89,7 @@ def create(account: Account) -> bool:
                 {
                     "Put": {
                         "TableName": table(),
-                        "Item": to_ddb(account_item),
+                        "Item": to_ddb(_account_item(account)),
                         "ConditionExpression": "attribute_not_exists(PK)",
                     }
                 },
@@ -88,69 +107,52 @@ def by_id(account_id: str, consistent: bool = False) -> Account | None:
     return _account_from(item) if item else None
 
 
-def by_email(email: str) -> Account | None:
-    pointer = get(keys.email(email))
-    if pointer is None:
-        return None
-    return by_id(pointer["account_id"])
+def pointer(email: str) -> Item | None:
+    """The e-mail's item: `account_id`, `confirmed`, and while unconfirmed the hash of its live confirmation token."""
+    return get(keys.email(email), consistent=True)
 
 
-def set_password(account_id: str, password_hash: str) -> None:
+def by_email(email: str) -> tuple[Item | None, Account | None]:
+    """The e-mail's item and its confirmed account, with the same two reads whether or not either exists.
+
+    An unknown address reads an account id that nobody has: the time of the answer tells nothing.
+    """
+    found = pointer(email)
+    account_id = str(found["account_id"]) if found else uuid.uuid4().hex
+    return found, by_id(account_id, consistent=True)
+
+
+def set_password(account_id: str, password_hash: str, revoke_tokens: bool = True) -> None:
+    """Sets the hash; unless it is only a rehash of the same password, revokes every outstanding reset token."""
+    update = "SET password_hash = :h ADD token_generation :one" if revoke_tokens else "SET password_hash = :h"
     client().update_item(
         TableName=table(),
         Key=to_ddb(keys.account(account_id)),
-        UpdateExpression="SET password_hash = :h",
+        UpdateExpression=update,
         ConditionExpression="attribute_exists(PK)",
-        ExpressionAttributeValues=values(h=password_hash),
+        ExpressionAttributeValues=values(h=password_hash, one=1) if revoke_tokens else values(h=password_hash),
     )
 
 
 # -- one-time tokens ----------------------------------------------------------------------------------
-def save_token(token_hash: str, purpose: str, account_id: str, expires_at: datetime) -> None:
-    item = {
+def _token_item(token_hash: str, purpose: str, expires_at: datetime, **fields: Any) -> Item:
+    return {
         **keys.token(token_hash),
         "purpose": purpose,
-        "account_id": account_id,
+        **fields,
         "expires_at": iso(expires_at),
         "ttl": epoch(expires_at) + 3600,
     }
-    client().put_item(TableName=table(), Item=to_ddb(item), ConditionExpression="attribute_not_exists(PK)")
 
 
-def find_token(token_hash: str) -> Item | None:
-    return get(keys.token(token_hash), consistent=True)
+def _put_token(item: Item) -> dict[str, Any]:
+    return {"Put": {"TableName": table(), "Item": to_ddb(item), "ConditionExpression": "attribute_not_exists(PK)"}}
 
 
-def _consume_and_update(
-    token_hash: str, purpose: str, account_id: str, now_iso: str, update: str, update_values: dict[str, Any]
-) -> bool:
-    """Consumes a one-time token and applies the change it allows to the account, together.
-
-    Single use and expiry are enforced by the conditional delete itself, whatever TTL has done; False when
-    the token was used, expired, of another purpose, or the account is gone.
-    """
+def _transact_or_false(items: list[dict[str, Any]]) -> bool:
+    """Runs the transaction; False when one of its conditions failed (a lost race, a used token...)."""
     try:
-        transact(
-            [
-                {
-                    "Delete": {
-                        "TableName": table(),
-                        "Key": to_ddb(keys.token(token_hash)),
-                        "ConditionExpression": "purpose = :p AND expires_at > :now",
-                        "ExpressionAttributeValues": values(p=purpose, now=now_iso),
-                    }
-                },
-                {
-                    "Update": {
-                        "TableName": table(),
-                        "Key": to_ddb(keys.account(account_id)),
-                        "UpdateExpression": update,
-                        "ConditionExpression": "attribute_exists(PK)",
-                        "ExpressionAttributeValues": values(**update_values),
-                    }
-                },
-            ]
-        )
+        transact(items)
     except ClientError as exc:
         if cancellation_reasons(exc):
             return False
@@ -158,20 +160,122 @@ def _consume_and_update(
     return True
 
 
-def confirm_with_token(token_hash: str, account_id: str, now_iso: str) -> bool:
-    """Consumes a confirmation token and marks the account confirmed."""
-    return _consume_and_update(token_hash, "confirm", account_id, now_iso, "SET confirmed = :t", {"t": True})
+def begin_signup(email: str, new_account_id: str, token_hash: str, expires_at: datetime, now_iso: str) -> bool:
+    """Records a confirmation token for an address that has no confirmed account; False if it has one.
+
+    The e-mail item keeps the hash of the only live token: a new one revokes the previous link. Nothing else
+    is stored before the owner proves the address, so nothing chosen before then can survive it.
+    """
+    return _transact_or_false(
+        [
+            {
+                "Update": {
+                    "TableName": table(),
+                    "Key": to_ddb(keys.email(email)),
+                    "UpdateExpression": (
+                        "SET account_id = if_not_exists(account_id, :a), created_at = if_not_exists(created_at, :now),"
+                        " confirmed = :f, confirm_token = :th"
+                    ),
+                    "ConditionExpression": "attribute_not_exists(PK) OR confirmed = :f",
+                    "ExpressionAttributeValues": values(a=new_account_id, now=now_iso, f=False, th=token_hash),
+                }
+            },
+            _put_token(_token_item(token_hash, "confirm", expires_at, email=email)),
+        ]
+    )
 
 
-def reset_with_token(token_hash: str, account_id: str, password_hash: str, now_iso: str) -> bool:
-    """Consumes a reset token and sets the new password. Following the link proves the e-mail, too."""
-    return _consume_and_update(
-        token_hash,
-        "reset",
-        account_id,
-        now_iso,
-        "SET password_hash = :h, confirmed = :t",
-        {"h": password_hash, "t": True},
+def issue_reset(email: str, account: Account | None, token_hash: str, expires_at: datetime) -> bool:
+    """Records a reset token under the account's current token generation; False without a confirmed account.
+
+    Without one, the same transaction is sent and fails on its condition: the same calls either way.
+    """
+    if account is not None:
+        check = {
+            "ConditionCheck": {
+                "TableName": table(),
+                "Key": to_ddb(keys.account(account.account_id)),
+                "ConditionExpression": "attribute_exists(PK) AND token_generation = :g",
+                "ExpressionAttributeValues": values(g=account.token_generation),
+            }
+        }
+        token = _token_item(
+            token_hash, "reset", expires_at, account_id=account.account_id, generation=account.token_generation
+        )
+    else:
+        check = {
+            "ConditionCheck": {
+                "TableName": table(),
+                "Key": to_ddb(keys.account(uuid.uuid4().hex)),
+                "ConditionExpression": "attribute_exists(PK)",
+            }
+        }
+        token = _token_item(token_hash, "reset", expires_at, account_id="", generation=0)
+    return _transact_or_false([check, _put_token(token)])
+
+
+def find_token(token_hash: str) -> Item | None:
+    return get(keys.token(token_hash), consistent=True)
+
+
+def _consume(token_hash: str, purpose: str, now_iso: str) -> dict[str, Any]:
+    """Single use and expiry are enforced by the conditional delete itself, whatever TTL has done."""
+    return {
+        "Delete": {
+            "TableName": table(),
+            "Key": to_ddb(keys.token(token_hash)),
+            "ConditionExpression": "purpose = :p AND expires_at > :now",
+            "ExpressionAttributeValues": values(p=purpose, now=now_iso),
+        }
+    }
+
+
+def confirm_signup(token_hash: str, account: Account, now_iso: str) -> bool:
+    """Consumes the confirmation token, marks the e-mail confirmed and creates the account, together.
+
+    False when the token was used, expired or replaced by a newer link, or the address is confirmed already.
+    """
+    return _transact_or_false(
+        [
+            _consume(token_hash, "confirm", now_iso),
+            {
+                "Update": {
+                    "TableName": table(),
+                    "Key": to_ddb(keys.email(account.email)),
+                    "UpdateExpression": "SET confirmed = :t REMOVE confirm_token",
+                    "ConditionExpression": "confirm_token = :th AND confirmed = :f AND account_id = :a",
+                    "ExpressionAttributeValues": values(t=True, f=False, th=token_hash, a=account.account_id),
+                }
+            },
+            {
+                "Put": {
+                    "TableName": table(),
+                    "Item": to_ddb(_account_item(account)),
+                    "ConditionExpression": "attribute_not_exists(PK)",
+                }
+            },
+        ]
+    )
+
+
+def reset_with_token(token_hash: str, account_id: str, generation: int, password_hash: str, now_iso: str) -> bool:
+    """Consumes a reset token and sets the new password, if no password change or reset came since it was issued.
+
+    The generation moves on, which revokes every other reset token of the account.
+    """
+    return _transact_or_false(
+        [
+            _consume(token_hash, "reset", now_iso),
+            {
+                "Update": {
+                    "TableName": table(),
+                    "Key": to_ddb(keys.account(account_id)),
+                    "UpdateExpression": "SET password_hash = :h ADD token_generation :one",
+                    "ConditionExpression": "attribute_exists(PK) AND token_generation = :g",
+                    "ExpressionAttributeValues": values(h=password_hash, one=1, g=generation),
+                }
+            },
+        ]
     )
 
 

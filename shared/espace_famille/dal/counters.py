@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from espace_famille.dal import keys
-from espace_famille.dal.table import batch_get, client, table, to_ddb, values
+from espace_famille.dal.table import batch_get, batch_write, client, table, to_ddb, values
 
 
 def current(wanted: list[tuple[str, str, int]]) -> dict[tuple[str, str, int], int]:
@@ -19,13 +19,18 @@ def current(wanted: list[tuple[str, str, int]]) -> dict[tuple[str, str, int], in
     return out
 
 
-def add(scope: str, subject: str, window_start: int, expires_at: int) -> int:
+def add(scope: str, subject: str, window_start: int, expires_at: int, by: int = 1) -> int:
+    """Adds `by` to the counter atomically and returns its new value (each concurrent caller sees its own)."""
     resp = client().update_item(
         TableName=table(),
         Key=to_ddb(keys.rate_counter(scope, subject, window_start)),
-        UpdateExpression="ADD #c :one SET #t = :ttl",
+        UpdateExpression="ADD #c :by SET #t = :ttl",
         ExpressionAttributeNames={"#c": "count", "#t": "ttl"},
-        ExpressionAttributeValues=values(one=1, ttl=expires_at + 60),
-        ReturnValues="UPDATED_NEW",
+        ExpressionAttributeValues=values(by=by, ttl=expires_at + 60),
+        ReturnValues="ALL_NEW",
     )
     return int(resp["Attributes"]["count"]["N"])
+
+
+def clear(wanted: list[tuple[str, str, int]]) -> None:
+    batch_write(deletes=[keys.rate_counter(scope, subject, start) for scope, subject, start in wanted])

@@ -87,6 +87,14 @@ def session_gsi1(account_id: str, created_at: str) -> dict[str, str]:
     return {"GSI1PK": account_partition(account_id), "GSI1SK": f"SESSION#{created_at}"}
 
 
+def device(token_hash: str) -> Key:
+    return {"PK": f"DEVICE#{token_hash}", "SK": "DEVICE"}
+
+
+def device_gsi1(account_id: str, created_at: str) -> dict[str, str]:
+    return {"GSI1PK": account_partition(account_id), "GSI1SK": f"DEVICE#{created_at}"}
+
+
 def token(token_hash: str) -> Key:
     return {"PK": f"TOKEN#{token_hash}", "SK": "TOKEN"}
 
