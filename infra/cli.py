@@ -289,6 +289,61 @@ def run_regies_check(args: argparse.Namespace) -> int:
     return EXIT_REGIES_OK
 
 
+def _domain() -> Any:
+    """The payments domain, imported once configure_* has set TABLE_NAME (settings are read once)."""
+    from espace_famille import aws, config, payments
+
+    config.settings.cache_clear()
+    aws.forget_clients()
+    return payments
+
+
+def anomaly_summary(payment: Any) -> str:
+    """One anomaly as operations read it: what was asked, what PayFiP said, what the portal saw."""
+    invoices = ", ".join(f"{i.reference} ({i.amount_cents / 100:.2f} €)".replace(".", ",") for i in payment.invoices)
+    lines = [
+        f"Paiement {payment.payment_id} (référence PayFiP {payment.reference}), créé le {payment.created_at}",
+        f"  régie {payment.collectivite_id}/{payment.regie_id} « {payment.regie_name} », numcli {payment.numcli}",
+        f"  montant demandé {payment.amount_cents / 100:.2f} €, payeur {payment.email}".replace(".", ",", 1),
+        f"  factures : {invoices}",
+        f"  idop {payment.provider_ref or '-'}, transaction {payment.transaction_number or '-'}, "
+        f"payé chez PayFiP le {payment.paid_at or '-'}",
+        f"  anomalie : {payment.anomaly}",
+    ]
+    lines += [f"  {h.get('at')} {h.get('status')} : {h.get('detail')}" for h in payment.history]
+    return "\n".join(lines)
+
+
+def run_payments(args: argparse.Namespace) -> int:
+    if args.stack == "local":
+        configure_local(args.state_file)
+    else:
+        configure_stack(args.stack)
+    payments = _domain()
+    if args.action == "anomalies":
+        found = payments.anomalies()
+        if args.json:
+            print(
+                json.dumps(
+                    [payments.as_json(p) | {"anomaly": p.anomaly, "history": list(p.history)} for p in found],
+                    ensure_ascii=False,
+                    indent=2,
+                )
+            )
+        else:
+            print("\n\n".join(anomaly_summary(p) for p in found) or "Aucune anomalie.")
+        return 0
+    from espace_famille.clock import iso, system_clock
+    from espace_famille.dal import payments as store
+
+    payment = store.get_payment(args.payment_id, consistent=True)
+    if payment is None or payment.status != "anomaly":
+        raise CliError(f"pas d’anomalie {args.payment_id}")
+    store.lift_hold(payment, iso(system_clock()), args.note)
+    print(f"Anomalie {args.payment_id} résolue : ses factures sont de nouveau payables en ligne.")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="espace-famille", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -338,6 +393,18 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--json", action="store_true", help="en JSON plutôt qu’en texte")
     check.add_argument("--stack", default="local", help="« local » ou le nom d’une pile déployée")
     check.add_argument("--state-file", type=Path, default=LOCAL_STATE_FILE)
+    pay = commands.add_parser("payments", help="paiements : anomalies à vérifier avec la trésorerie")
+    pay_actions = pay.add_subparsers(dest="action", required=True)
+    listing = pay_actions.add_parser("anomalies", help="liste les paiements en anomalie, avec ce qui est connu")
+    listing.add_argument("--json", action="store_true", help="en JSON plutôt qu’en texte")
+    resolve = pay_actions.add_parser(
+        "resolve", help="anomalie réglée avec la trésorerie : ses factures redeviennent payables en ligne"
+    )
+    resolve.add_argument("payment_id")
+    resolve.add_argument("--note", required=True, help="ce qui a été décidé (remboursement, facture soldée…)")
+    for sub in (listing, resolve):
+        sub.add_argument("--stack", default="local", help="« local » ou le nom d’une pile déployée")
+        sub.add_argument("--state-file", type=Path, default=LOCAL_STATE_FILE)
     return parser
 
 
@@ -356,6 +423,12 @@ def main(argv: list[str] | None = None) -> int:
         except CliError as exc:
             print(f"espace-famille : {exc}", file=sys.stderr)
             return EXIT_REGIES_UNREACHABLE
+    if args.command == "payments":
+        try:
+            return run_payments(args)
+        except CliError as exc:
+            print(f"espace-famille : {exc}", file=sys.stderr)
+            return EXIT_FAILED
     try:
         if args.stack == "local":
             configure_local(args.state_file)

@@ -148,12 +148,13 @@ def make_resolver() -> APIGatewayHttpResolver:
     return app
 
 
-def guard(event: dict[str, Any], check_origin: bool = True) -> DomainError | None:
+def guard(event: dict[str, Any], check_origin: bool = True, json_only: bool = True) -> DomainError | None:
     """Rejects what must never reach a route: oversized or non-JSON bodies, foreign origins.
 
     Powertools validates the body before any middleware runs, so these checks come first, here. A body that
     passes is JSON of bounded depth, and its Content-Type is rewritten to the exact `application/json`
     that Powertools recognises (it compares case-sensitively, and answers anything else itself).
+    `json_only=False` lets form bodies through (a provider's server-to-server notification).
     """
     http = (event.get("requestContext") or {}).get("http") or {}
     if str(http.get("method", "")).upper() not in _STATE_CHANGING:
@@ -167,6 +168,8 @@ def guard(event: dict[str, Any], check_origin: bool = True) -> DomainError | Non
         size = len(base64.b64decode(body)) if event.get("isBase64Encoded") else len(body.encode("utf-8"))
         if size > MAX_BODY_BYTES:
             return PayloadTooLarge()
+        if not json_only:
+            return None
         if event.get("isBase64Encoded") or not _JSON_TYPE.match(headers.get("content-type", "")):
             return UnsupportedMediaType()
         if json_depth(body) > MAX_JSON_DEPTH:
@@ -312,14 +315,16 @@ def session_hash(app: APIGatewayHttpResolver) -> str | None:
     return str(value) if value else None
 
 
-def lambda_handler_for(app: APIGatewayHttpResolver, check_origin: bool = True) -> Callable[..., dict[str, Any]]:
+def lambda_handler_for(
+    app: APIGatewayHttpResolver, check_origin: bool = True, json_only: bool = True
+) -> Callable[..., dict[str, Any]]:
     """The Lambda entry point of an API function: guard, then resolve, with logging, tracing, metrics."""
 
     @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
     @traced
     @metrics.log_metrics
     def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-        rejected = guard(event, check_origin)
+        rejected = guard(event, check_origin, json_only)
         if rejected is not None:
             return envelope(rejected.status, rejected.code, rejected.message, rejected.headers)
         response = in_envelope(app.resolve(event, context))

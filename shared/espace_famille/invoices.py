@@ -14,16 +14,46 @@ from espace_famille.clock import iso
 from espace_famille.dal import invoices as store
 from espace_famille.dal import links as link_store
 from espace_famille.dal.links import Link
+from espace_famille.dal.payments import HELD_UNTIL
 from espace_famille.errors import NotFound, ValidationFailed
 from espace_famille.links import names as link_names
-from espace_famille.model import OPAQUE_ID, Invoice, link_id
+from espace_famille.model import OPAQUE_ID, Invoice, Regie, link_id
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
 _CURSOR_SK = re.compile(r"^P#\d{4}-\d{2}-\d{2}#[A-Z0-9][A-Z0-9._/-]{0,39}$")
 
+_NUMCLI = re.compile(r"^[0-9]{6}$")  # PayFiP's régie number: without it a régie cannot take a payment
+# Payment backends built so far; a régie with another one (or "none") is not payable online.
+ONLINE_BACKENDS = frozenset({"payfip"})
+# Why an invoice cannot be paid online (`not_payable_reason`, documented in docs/api.md); "paid" and
+# "cancelled" are the invoice's own status.
+REGIE_NOT_PAYABLE_ONLINE = "regie_not_payable_online"
+PAYMENT_IN_PROGRESS = "payment_in_progress"
+BEING_CHECKED = "being_checked"
 
-def as_json(invoice: Invoice, collectivite_name: str, regie_name: str, hidden: bool, now_iso: str) -> dict[str, Any]:
+
+def not_payable_reason(invoice: Invoice, regie: Regie | None, now_iso: str) -> str | None:
+    """Why the parent cannot tick this invoice, or None when it can be paid online now."""
+    if invoice.status != "open":
+        return invoice.status
+    if invoice.lock_payment_id and invoice.lock_until == HELD_UNTIL:
+        return BEING_CHECKED  # a payment whose money may have been taken is being checked by the trésorerie
+    if invoice.locked_at(now_iso):
+        return PAYMENT_IN_PROGRESS
+    if (
+        regie is None
+        or regie.payment_backend not in ONLINE_BACKENDS
+        or not _NUMCLI.match(regie.payment_options.get("numcli", ""))
+    ):
+        return REGIE_NOT_PAYABLE_ONLINE
+    return None
+
+
+def as_json(
+    invoice: Invoice, collectivite_name: str, regie_name: str, regie: Regie | None, hidden: bool, now_iso: str
+) -> dict[str, Any]:
+    reason = not_payable_reason(invoice, regie, now_iso)
     return {
         "id": invoice.invoice_id,
         "collectivite_id": invoice.collectivite_id,
@@ -39,7 +69,8 @@ def as_json(invoice: Invoice, collectivite_name: str, regie_name: str, hidden: b
         "paid_at": invoice.paid_at,
         "payment_id": invoice.paid_by if invoice.paid_by not in (None, "external") else None,
         "hidden": hidden,
-        "payable": invoice.status == "open" and not invoice.locked_at(now_iso),
+        "payable": reason is None,
+        "not_payable_reason": reason,
     }
 
 
@@ -58,6 +89,7 @@ def list_invoices(account_id: str, view: str, limit: int, cursor: str | None, no
             invoice,
             names.collectivite_name(invoice.collectivite_id),
             names.regie_name(invoice.collectivite_id, invoice.regie_id),
+            names.regie(invoice.collectivite_id, invoice.regie_id),
             is_hidden,
             now_iso,
         )
@@ -138,23 +170,23 @@ def _read_cursor(cursor: str, links: dict[str, Link]) -> tuple[str, str]:
     return sk, link
 
 
-def _visible(account_id: str, invoice_id: str) -> tuple[Invoice, list[Any], bool, str, str]:
+def _visible(account_id: str, invoice_id: str) -> tuple[Invoice, list[Any], bool, str, str, Regie | None]:
     if not OPAQUE_ID.match(invoice_id):
         raise NotFound()
     found = store.with_lines(invoice_id)
     if found is None:
         raise NotFound()
     invoice, lines = found
-    linked, hidden, coll_name, regie_name = store.context_of(account_id, invoice)
+    linked, hidden, coll_name, regie_name, regie = store.context_of(account_id, invoice)
     # Cancelled invoices appear nowhere; another family's are simply not there.
     if not linked or invoice.status == "cancelled":
         raise NotFound()
-    return invoice, lines, hidden, coll_name, regie_name
+    return invoice, lines, hidden, coll_name, regie_name, regie
 
 
 def detail(account_id: str, invoice_id: str, now: datetime) -> dict[str, Any]:
-    invoice, lines, hidden, coll_name, regie_name = _visible(account_id, invoice_id)
-    out = as_json(invoice, coll_name, regie_name, hidden, iso(now))
+    invoice, lines, hidden, coll_name, regie_name, regie = _visible(account_id, invoice_id)
+    out = as_json(invoice, coll_name, regie_name, regie, hidden, iso(now))
     out["lines"] = [line.as_json() for line in lines]
     return out
 

@@ -60,6 +60,22 @@ def count(name: str, value: int = 1) -> None:
     metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
 
 
+_PAYMENT_OUTCOMES = {
+    "paid": "PaymentsPaid",
+    "refused": "PaymentsRefused",
+    "cancelled": "PaymentsCancelled",
+    "expired": "PaymentsExpired",
+    "anomaly": "PaymentAnomalies",
+}
+
+
+def count_payment_outcome(status: str) -> None:
+    """A payment reached this status (an error, before PayFiP gave a page, is in the logs only)."""
+    name = _PAYMENT_OUTCOMES.get(status)
+    if name is not None:
+        count(name)
+
+
 def count_api_outcome(route_key: str, status: int) -> None:
     name = _API_OUTCOMES.get((route_key, status))
     if name is not None:

@@ -160,7 +160,7 @@ def test_links_and_hidden_flags(table):
     assert links.of_account(other.account_id) == []
     invoices.hide(account, inv.invoice_id, "2026-05-04T10:00:00Z")
     assert invoices.hidden_ids(account) == {inv.invoice_id: "2026-05-04T10:00:00Z"}
-    assert invoices.context_of(account, inv) == (True, True, cid, "CANTINE")
+    assert invoices.context_of(account, inv) == (True, True, cid, "CANTINE", None)
     invoices.unhide(account, inv.invoice_id)
     assert invoices.hidden_ids(account) == {}
     assert links.delete(account, link.link_id) is True

@@ -294,7 +294,9 @@ def test_views_hidden_flags_cancelled_and_totals(stack):
     assert set(current["invoices"][0]) == {
         "id", "collectivite_id", "collectivite_name", "regie_id", "regie_name", "reference", "debtor_name",
         "issued_on", "due_on", "amount_cents", "status", "paid_at", "payment_id", "hidden", "payable",
+        "not_payable_reason",
     }  # fmt: skip
+    assert all(i["not_payable_reason"] is None for i in current["invoices"])
     paid = mother.get("/api/invoices?view=paid").json()
     assert [i["reference"] for i in paid["invoices"]] == [f"{cid}-3"]
     assert paid["invoices"][0]["paid_at"] == "2026-03-05T10:00:00.000000Z"
@@ -346,8 +348,11 @@ def test_an_invoice_in_a_live_payment_is_not_payable(stack):
     )
     body = parent.get("/api/invoices").json()
     by_ref = {i["reference"]: i for i in body["invoices"]}
-    assert by_ref[f"{cid}-L1"]["payable"] is False
-    assert by_ref[f"{cid}-L2"]["payable"] is True
+    assert (by_ref[f"{cid}-L1"]["payable"], by_ref[f"{cid}-L1"]["not_payable_reason"]) == (
+        False,
+        "payment_in_progress",
+    )
+    assert (by_ref[f"{cid}-L2"]["payable"], by_ref[f"{cid}-L2"]["not_payable_reason"]) == (True, None)
     assert body["total_due_cents"] == 700
     # A lock past its time no longer holds.
     ddb.update_item(

@@ -20,7 +20,7 @@ from espace_famille.clock import system_clock
 from espace_famille.dal import keys, outbox
 from espace_famille.dal.table import from_ddb, to_ddb, transact
 from infra.local.stack import LocalStack
-from tests.support import PASSWORD, Client, link_token, mails, running_stack, unique_email, wait_for_mail
+from tests.support import Client, link_token, mails, running_stack, unique_email, wait_for_mail
 
 pytestmark = pytest.mark.integration
 
@@ -98,18 +98,15 @@ def test_a_mail_ses_refuses_fails_no_request_is_retried_then_dead_lettered_then_
         before = pool.invocations
         with Client(mail_stack.url) as client:
             client.delete("/__local__/sqs-sends")
-            created = client.post(
-                "/api/accounts", json={"email": email, "password": PASSWORD, "display_name": "Camille"}
-            )
+            created = client.post("/api/accounts", json={"email": email})
             assert created.status_code == 202, created.text
             assert created.json() == {"status": "confirmation_sent"}
             # The request queued its mail, one message, and never talked to SES.
             assert client.get("/__local__/sqs-sends").json() == {"SendMessage": 1}
-            # The request's writes are whole: the account and its e-mail item, both.
-            owner = stored_item(mail_stack, keys.email(email))
-            assert owner is not None
-            account = stored_item(mail_stack, keys.account(owner["account_id"]))
-            assert account is not None and account["email"] == email and not account["confirmed"]
+            # The request's writes are whole: the pending sign-up and the token its link carries.
+            pending = stored_item(mail_stack, keys.email(email))
+            assert pending is not None and not pending["confirmed"]
+            assert stored_item(mail_stack, keys.token(pending["confirm_token"])) is not None
 
             wait_until(lambda: queue_counts(mail_stack, "MailDeadLetterQueue")[0] == 1)
             assert drained(mail_stack)
@@ -200,13 +197,11 @@ def test_a_request_whose_mail_cannot_be_queued_still_answers_and_writes_whole(ma
     sqs.delete_queue(QueueUrl=queue_url)
     try:
         with Client(mail_stack.url) as client:
-            created = client.post(
-                "/api/accounts", json={"email": email, "password": PASSWORD, "display_name": "Camille"}
-            )
+            created = client.post("/api/accounts", json={"email": email})
         assert created.status_code == 202, created.text
-        owner = stored_item(mail_stack, keys.email(email))
-        assert owner is not None
-        assert stored_item(mail_stack, keys.account(owner["account_id"])) is not None
+        pending = stored_item(mail_stack, keys.email(email))
+        assert pending is not None and not pending["confirmed"]
+        assert stored_item(mail_stack, keys.token(pending["confirm_token"])) is not None
     finally:
         mail_stack.aws.create_queues(mail_stack.template, mail_stack.config.queue_attributes)
     log = mail_stack.log_path.read_text(encoding="utf-8")

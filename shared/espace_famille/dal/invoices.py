@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from espace_famille.dal import catalog, keys
 from espace_famille.dal.table import Item, batch_get, client, query, query_all, table, to_ddb, values
-from espace_famille.model import Invoice, InvoiceLine, link_id
+from espace_famille.model import Invoice, InvoiceLine, Regie, link_id
 
 # Sort keys of a debtor's GSI1 partition: O# (open) < P# (paid) < X# (cancelled); "$" follows "#".
 _OPEN, _PAID = keys.INVOICE_STATE_PREFIX["open"], keys.INVOICE_STATE_PREFIX["paid"]
@@ -115,8 +115,8 @@ def unhide(account_id: str, invoice_id: str) -> None:
     client().delete_item(TableName=table(), Key=to_ddb(keys.hidden(account_id, invoice_id)))
 
 
-def context_of(account_id: str, invoice: Invoice) -> tuple[bool, bool, str, str]:
-    """For one invoice and one account, in one BatchGetItem: (linked, hidden, collectivité name, régie name)."""
+def context_of(account_id: str, invoice: Invoice) -> tuple[bool, bool, str, str, Regie | None]:
+    """For one invoice and one account, in one BatchGetItem: (linked, hidden, collectivité name, régie name, régie)."""
     wanted = [
         keys.link(account_id, link_id(invoice.collectivite_id, invoice.regie_id, invoice.debtor_id)),
         keys.hidden(account_id, invoice.invoice_id),
@@ -125,9 +125,11 @@ def context_of(account_id: str, invoice: Invoice) -> tuple[bool, bool, str, str]
     ]
     found: dict[str, Item] = {i["SK"].split("#", 1)[0]: i for i in batch_get(wanted)}
     coll, regie = found.get("COLL"), found.get("REGIE")
+    record = catalog.from_item(regie) if regie else None
     return (
         "LINK" in found,
         "HIDDEN" in found,
         coll["name"] if coll else invoice.collectivite_id,
         regie["name"] if regie else invoice.regie_id,
+        record if isinstance(record, Regie) else None,
     )

@@ -47,7 +47,7 @@ def invoice_line(invoice_id: str, line_no: int) -> Key:
 def invoice_gsi1(cid: str, rid: str, did: str, status: str, issued_on: str, reference: str) -> dict[str, str]:
     return {
         "GSI1PK": debtor_partition(cid, rid, did),
-        "GSI1SK": f"{INVOICE_STATE_PREFIX[status]}{issued_on}#{reference}",
+        "GSI1SK": invoice_state_sk(status, issued_on, reference),
     }
 
 
@@ -113,7 +113,19 @@ def payment_gsi1(account_id: str, created_at: str, payment_id: str) -> dict[str,
 
 def payment_state_gsi2(state: str, created_at: str, payment_id: str) -> dict[str, str]:
     """Pending payments (for reconciliation) and anomalies (for operations), in their own sparse partitions."""
-    return {"GSI2PK": f"PAYSTATE#{state}", "GSI2SK": f"{created_at}#{payment_id}"}
+    return {"GSI2PK": payment_state_partition(state), "GSI2SK": f"{created_at}#{payment_id}"}
+
+
+def invoice_state_sk(status: str, issued_on: str, reference: str) -> str:
+    """An invoice's GSI1 sort key for a status: a payment moves a paid invoice to the paid prefix."""
+    return f"{INVOICE_STATE_PREFIX[status]}{issued_on}#{reference}"
+
+
+PAYMENT_STATE_PARTITION = "PAYSTATE#"
+
+
+def payment_state_partition(state: str) -> str:
+    return f"{PAYMENT_STATE_PARTITION}{state}"
 
 
 def provider_ref(backend: str, ref: str) -> Key:

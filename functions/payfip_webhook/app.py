@@ -1,0 +1,25 @@
+"""POST /webhooks/payfip: PayFiP's server-to-server notification; it only names an idop, the result is fetched."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from espace_famille import payments
+from espace_famille.api import lambda_handler_for, make_resolver
+from espace_famille.clock import system_clock
+
+app = make_resolver()
+
+
+@app.post("/webhooks/payfip")
+def notification() -> dict[str, Any]:
+    raw = app.current_event.raw_event
+    params = payments.notification_params(
+        raw.get("queryStringParameters") or {}, raw.get("body"), bool(raw.get("isBase64Encoded"))
+    )
+    payment = payments.notified(params, payments.default_provider(), system_clock(), payments.mail_receipt)
+    return {"status": "processed", "payment_status": payment.status}
+
+
+# A provider's form post: no Origin of ours, and not JSON.
+handler = lambda_handler_for(app, check_origin=False, json_only=False)
