@@ -336,11 +336,75 @@ def run_payments(args: argparse.Namespace) -> int:
     from espace_famille.clock import iso, system_clock
     from espace_famille.dal import payments as store
 
+    if args.action == "export":
+        return run_export(args)
+    if args.action == "show":
+        shown = store.get_payment(args.payment_id, consistent=True)
+        if shown is None:
+            print(f"espace-famille : paiement {args.payment_id} inconnu", file=sys.stderr)
+            return EXIT_PAYMENT_REFUSED
+        print(anomaly_summary(shown).replace(f"  anomalie : {shown.anomaly}", f"  statut : {shown.status}"))
+        return 0
+    if args.action == "refund":
+        from espace_famille import treasury
+
+        try:
+            done = treasury.refund(args.payment_id, args.note, system_clock())
+        except treasury.RefundRefused as exc:
+            print(f"espace-famille : {exc}", file=sys.stderr)
+            return EXIT_PAYMENT_REFUSED
+        except store.Conflict:
+            raise CliError("le paiement ou ses factures ont changé entre-temps : relancer la commande") from None
+        reopened = ", ".join(done.reopened) or "aucune (déjà modifiées par la régie)"
+        print(f"Paiement {args.payment_id} remboursé ; factures de nouveau à payer : {reopened}.")
+        return 0
     payment = store.get_payment(args.payment_id, consistent=True)
     if payment is None or payment.status != "anomaly":
         raise CliError(f"pas d’anomalie {args.payment_id}")
     store.lift_hold(payment, iso(system_clock()), args.note)
     print(f"Anomalie {args.payment_id} résolue : ses factures sont de nouveau payables en ligne.")
+    return 0
+
+
+EXIT_PAYMENT_REFUSED = 1  # unknown payment, or not in a state that allows it: nothing changed
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from espace_famille import treasury
+
+    try:
+        start, end = (
+            datetime.strptime(d, "%Y-%m-%d").replace(tzinfo=treasury.PARIS).astimezone(UTC)
+            for d in (args.date_from, args.date_to)
+        )
+    except ValueError:
+        raise CliError("--from et --to : des dates AAAA-MM-JJ") from None
+    if end <= start:
+        raise CliError("--to doit suivre --from")
+    regie = tuple(args.regie.split("/", 1)) if args.regie else None
+    if regie is not None and len(regie) != 2:
+        raise CliError("--regie : COLLECTIVITE/REGIE")
+    scanned = 0
+
+    def progress(n: int) -> None:
+        nonlocal scanned
+        scanned += n
+        if not args.no_progress:
+            sys.stderr.write(f"\rlecture de la table : {scanned} éléments")
+            sys.stderr.flush()
+
+    files = treasury.export(start, end, regie, progress)
+    if not args.no_progress:
+        sys.stderr.write("\n")
+    args.out.mkdir(parents=True, exist_ok=True)
+    for (cid, rid), text in files.items():
+        path = args.out / f"{cid}-{rid}-{args.date_from}-{args.date_to}.csv"
+        path.write_bytes(text.encode("utf-8-sig"))
+        print(path)
+    if not files:
+        print("Aucun paiement sur la période.", file=sys.stderr)
     return 0
 
 
@@ -402,7 +466,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     resolve.add_argument("payment_id")
     resolve.add_argument("--note", required=True, help="ce qui a été décidé (remboursement, facture soldée…)")
-    for sub in (listing, resolve):
+    show = pay_actions.add_parser("show", help="un paiement, avec son historique")
+    show.add_argument("payment_id")
+    refund = pay_actions.add_parser(
+        "refund",
+        help="enregistre un remboursement fait par la trésorerie : le paiement devient « refunded », ses factures "
+        "redeviennent à payer",
+        description="Codes de sortie : 0 enregistré, 1 refusé (inconnu, pas payé), 3 échec (à relancer).",
+    )
+    refund.add_argument("payment_id")
+    refund.add_argument("--note", required=True, help="qui a remboursé, quand, comment")
+    export = pay_actions.add_parser(
+        "export",
+        help="CSV de la trésorerie par régie : date, refdet, idop, montant, factures (paiements de la période)",
+    )
+    export.add_argument("--from", dest="date_from", required=True, help="AAAA-MM-JJ, inclus (heure de Paris)")
+    export.add_argument("--to", dest="date_to", required=True, help="AAAA-MM-JJ, exclu")
+    export.add_argument("--regie", help="une seule régie : COLLECTIVITE/REGIE")
+    export.add_argument("--out", type=Path, default=Path("."), help="dossier des fichiers (par défaut : ici)")
+    export.add_argument("--no-progress", action="store_true", help="sans progression")
+    for sub in (listing, resolve, show, refund, export):
         sub.add_argument("--stack", default="local", help="« local » ou le nom d’une pile déployée")
         sub.add_argument("--state-file", type=Path, default=LOCAL_STATE_FILE)
     return parser
