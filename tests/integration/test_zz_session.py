@@ -34,6 +34,18 @@ def test_no_log_of_the_session_holds_a_secret_it_used():
     assert not leaks, f"{len(leaks)} secret(s) in the logs:\n" + "\n".join(leaks[:20])
 
 
+# Grants the code needs on paths the suite does not reach through a stack, each with the path. An entry the
+# suite does exercise fails the test, so this list only ever shrinks.
+NOT_EXERCISED = {
+    ("PaymentsFunction", "dynamodb:ConditionCheckItem"): "settle's `leave` check, when a payment given up on "
+    "has an invoice another payment holds (payments._give_up)",
+    ("PayfipWebhookFunction", "dynamodb:ConditionCheckItem"): "settle's `leave` check, for an invoice of the "
+    "payment that changed hands before the result came",
+    ("ReconcileFunction", "dynamodb:ConditionCheckItem"): "the same `leave` check, from reconciliation",
+    ("ReconcileFunction", "dynamodb:GetItem"): "apply's consistent read again after a cancelled transaction",
+}
+
+
 def granted(function: str) -> list[tuple[str, str]]:
     """(action pattern, resource pattern) of each grant in the function's Policies."""
     props = TEMPLATE.resources[function].get("Properties") or {}
@@ -84,5 +96,12 @@ def test_functions_use_exactly_what_the_template_grants_them(request):
         if function in calls
         for action, resource in granted(function)
         if not any(allows((action, resource), call) for call in calls[function])
+        and (function, action) not in NOT_EXERCISED
     ]
+    exercised = [
+        f"{function}: {action}"
+        for function, action in NOT_EXERCISED
+        if any(fnmatchcase(call[0], action) for call in calls.get(function, ()))
+    ]
+    assert not exercised, "exercised now, remove from NOT_EXERCISED:\n" + "\n".join(exercised)
     assert not unused, "granted but never used by the suite (remove, or test what needs it):\n" + "\n".join(unused)
