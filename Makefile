@@ -6,16 +6,20 @@ PY := $(VENV)/bin/python
 SAM_VENV := .venv-sam
 SAM := $(SAM_VENV)/bin/sam
 PORT ?= 3000
+# The browser tests drive Debian's Chromium (no browser download at test time).
+CHROMIUM ?= /usr/bin/chromium
+export CHROMIUM
 export AWS_DEFAULT_REGION ?= eu-west-3
 # sam build needs the runtime's interpreter (python3.13); pyenv exposes it next to the default one.
 export PYENV_VERSION ?= 3.11.7:3.12.1:3.13.0
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help venv sam-venv run test lint unit integration packaging build bench requirements clean
+.PHONY: help venv sam-venv run test lint unit integration packaging e2e chromium build bench requirements clean
 
 help:
 	@echo "make run    - the portal with demo data on http://127.0.0.1:$(PORT), PayFiP's emulator on :3001 (PAYFIP_PORT)"
-	@echo "make test   - lint, unit, integration and packaging tests (what CI runs)"
+	@echo "make test   - lint, unit, integration, packaging and browser tests (what CI runs)"
+	@echo "make e2e    - the browser tests alone (Chromium, Playwright, axe-core)"
 	@echo "make build  - sam build (in its own venv)"
 	@echo "make bench  - benchmarks; figures go in docs/benchmarks.md"
 
@@ -37,7 +41,7 @@ $(SAM_VENV)/.installed: infra/requirements-sam.txt
 sam-venv: $(SAM_VENV)/.installed
 
 run: venv
-	PORT=$(PORT) $(PY) -m infra.local
+	@PORT=$(PORT) $(PY) -m infra.local
 
 requirements: venv
 	$(PY) -m infra.layer_requirements
@@ -61,7 +65,23 @@ integration: venv
 packaging: venv sam-venv
 	SAM=$(abspath $(SAM)) $(PY) -m pytest tests/packaging -q
 
-test: lint
+# Debian's chromium, installed when missing if we are root; otherwise say what to install and fail.
+chromium:
+	@if [ ! -x "$(CHROMIUM)" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "Installing Debian's chromium for the browser tests"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; \
+	  else \
+	    echo "Chromium is missing at $(CHROMIUM): install Debian's chromium (sudo apt-get install --no-install-recommends chromium)"; \
+	    echo "or point CHROMIUM at a Chromium binary, then run make test again."; \
+	    exit 1; \
+	  fi; \
+	fi
+
+e2e: venv chromium
+	$(PY) -m pytest tests/e2e -q
+
+test: lint chromium
 	SAM=$(abspath $(SAM)) $(PY) -m pytest -q
 
 build: sam-venv
@@ -71,4 +91,4 @@ bench: venv
 	$(PY) -m bench
 
 clean:
-	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache .local
+	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache .local test-artifacts

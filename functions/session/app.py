@@ -12,7 +12,7 @@ from espace_famille.api import (
     login_cookies,
     make_resolver,
     session_cookie,
-    session_hash,
+    session_hashes_in_cookies,
 )
 from espace_famille.clock import system_clock
 from espace_famille.validation import Body, Email, GivenPassword
@@ -38,8 +38,9 @@ def log_in(body: LoginBody) -> Response[dict[str, object]]:
 
 @app.delete("/api/session")
 def log_out() -> Response[str]:
-    session = session_hash(app)
-    if session:
+    # A public route: an expired or revoked session must still get the cookie that clears it, which the
+    # page's JavaScript cannot do itself (HttpOnly). Whoever holds a session's token may end it.
+    for session in session_hashes_in_cookies(app):
         accounts.logout(session)
     return Response(status_code=204, body="", cookies=[session_cookie("")])
 

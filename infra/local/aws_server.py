@@ -27,6 +27,7 @@ import os
 import re
 import sys
 import threading
+import time
 import urllib.parse
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -75,6 +76,8 @@ class Recorder:
         self.lock = threading.Lock()
         self.dynamodb_calls: Counter[str] = Counter()
         self.aws_calls: list[dict[str, str]] = []
+        # Client request tokens of the transactions that succeeded, with when and what was answered.
+        self.transaction_tokens: dict[str, tuple[float, bytes]] = {}
         self.s3_writes = 0
         # Messages sent to SQS queues: what requests queued (the local stack's polling is not counted).
         self.sqs_sends: Counter[str] = Counter()
@@ -149,7 +152,10 @@ def recording_app(app: Any, rec: Recorder) -> Callable[..., Iterable[bytes]]:
             with contextlib.suppress(Exception):  # recording must never break the call itself
                 rec.note_iam(signer.group(1), iam_calls(environ, signer.group(2)))
         is_s3_write = "/s3/aws4_request" in auth and environ.get("REQUEST_METHOD") in ("PUT", "POST", "DELETE")
-        if target.startswith("DynamoDB_"):
+        if target.endswith(".TransactWriteItems"):
+            with rec.dynamodb_lock:
+                result = _idempotent_transaction(app, environ, start_response, rec)
+        elif target.startswith("DynamoDB_"):
             with rec.dynamodb_lock:
                 result = app(environ, start_response)
         else:
@@ -166,6 +172,45 @@ def recording_app(app: Any, rec: Recorder) -> Callable[..., Iterable[bytes]]:
         return result
 
     return wsgi
+
+
+def _idempotent_transaction(
+    app: Any, environ: dict[str, Any], start_response: Callable[..., Any], rec: Recorder
+) -> Iterable[bytes]:
+    """TransactWriteItems with DynamoDB's client request token: a retried success answers success again.
+
+    botocore fills `ClientRequestToken` once per call and resends it when it retries (after a read timeout,
+    say). DynamoDB then answers the first outcome again instead of re-running the transaction; moto re-runs
+    it, and its conditions, now false, cancel it: a sign-up whose first attempt went through would read as
+    "address taken". Here, as in DynamoDB, a token that succeeded within 10 minutes answers success again.
+    """
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    raw = environ["wsgi.input"].read(length) if length else b""
+    environ["wsgi.input"] = io.BytesIO(raw)
+    try:
+        token = json.loads(raw or b"{}").get("ClientRequestToken")
+    except ValueError:
+        token = None
+    now = time.monotonic()
+    with rec.lock:
+        for old in [k for k, (at, _) in rec.transaction_tokens.items() if now - at > 600]:
+            del rec.transaction_tokens[old]
+        replay = rec.transaction_tokens.get(token) if token else None
+    if replay is not None:
+        body = replay[1]
+        start_response("200 OK", [("Content-Type", "application/x-amz-json-1.0"), ("Content-Length", str(len(body)))])
+        return [body]
+    answered: list[str] = []
+
+    def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        answered.append(status)
+        return start_response(status, headers, exc_info) if exc_info else start_response(status, headers)
+
+    body = b"".join(app(environ, capture))
+    if token and answered and answered[0].startswith("200"):
+        with rec.lock:
+            rec.transaction_tokens[token] = (now, body)
+    return [body]
 
 
 def _local(environ: dict[str, Any], start_response: Callable[..., Any], rec: Recorder) -> Iterable[bytes]:

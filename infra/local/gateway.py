@@ -78,6 +78,8 @@ class Gateway:
         self.routes = sorted((_compile(r) for r in template.routes), key=lambda c: c.priority)
         self.local_routes = local_routes or {}
         self.access_log = access_log
+        # False while the stack loads its demo data: nothing answers as if the portal were ready.
+        self.ready = True
 
     # -- routing ---------------------------------------------------------------------------------
     def match(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
@@ -127,6 +129,14 @@ class Gateway:
             status, payload = await local(method, path, body)
             await _send(send, status, {"content-type": "application/json"}, json.dumps(payload).encode())
             return status
+        if not self.ready:
+            await _send(
+                send,
+                503,
+                {"content-type": "application/json", "retry-after": "1"},
+                b'{"message":"Service Unavailable: loading the demo data"}',
+            )
+            return 503
         # Routes match the path as sent, segment by segment: an encoded "/" (%2F) stays inside its segment
         # and reaches the handler decoded in pathParameters, as with API Gateway.
         raw_path = scope.get("raw_path", path.encode()).decode("latin-1").split("?")[0]

@@ -88,6 +88,7 @@ class LocalStack:
             env = lambda_environment(function, self.aws.endpoint_url, self.config.extra_env)
             self.pools[logical_id] = FunctionPool(function, env, self.config.max_workers, self.config.log)
         self.gateway = Gateway(tpl, self.pools, self._local_routes(), access_log=self.config.log or sys.stderr)
+        self.gateway.ready = not self.config.load_demo
         uv_config = uvicorn.Config(self.gateway, log_level="warning", lifespan="off", access_log=False)
         self._server = uvicorn.Server(uv_config)
         self._tasks.append(asyncio.create_task(self._server.serve(sockets=[self._socket])))
@@ -106,6 +107,7 @@ class LocalStack:
                     self._tasks.append(asyncio.create_task(self._every(schedule, period)))
         if self.config.load_demo:
             await self.load_demo()
+            self.gateway.ready = True
 
     async def stop(self) -> None:
         if self._server is not None:

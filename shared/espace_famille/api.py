@@ -30,6 +30,7 @@ from espace_famille.errors import (
     UnsupportedMediaType,
     ValidationFailed,
 )
+from espace_famille.headers import add_security_headers
 from espace_famille.observability import count_api_outcome, logger, metrics, traced
 
 MAX_BODY_BYTES = 64 * 1024
@@ -315,6 +316,11 @@ def session_hash(app: APIGatewayHttpResolver) -> str | None:
     return str(value) if value else None
 
 
+def session_hashes_in_cookies(app: APIGatewayHttpResolver) -> list[str]:
+    """The hashes of the session tokens the request's cookies carry, on a public route (no authorizer)."""
+    return [sessions.token_hash(t) for t in sessions.tokens_from_cookies(list(app.current_event.cookies or []))]
+
+
 def lambda_handler_for(
     app: APIGatewayHttpResolver, check_origin: bool = True, json_only: bool = True
 ) -> Callable[..., dict[str, Any]]:
@@ -326,9 +332,12 @@ def lambda_handler_for(
     def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         rejected = guard(event, check_origin, json_only)
         if rejected is not None:
-            return envelope(rejected.status, rejected.code, rejected.message, rejected.headers)
-        response = in_envelope(app.resolve(event, context))
-        count_api_outcome(str(event.get("routeKey", "")), int(response.get("statusCode", 0)))
-        return response
+            result = envelope(rejected.status, rejected.code, rejected.message, rejected.headers)
+        else:
+            result = in_envelope(app.resolve(event, context))
+            count_api_outcome(str(event.get("routeKey", "")), int(result.get("statusCode", 0)))
+        # Every API answer is personal or may be: none is ever cached.
+        add_security_headers(result.setdefault("headers", {}), personal=True)
+        return result
 
     return handler

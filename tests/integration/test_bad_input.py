@@ -355,6 +355,7 @@ ALLOWED_PUBLIC = {
     "POST /api/accounts",
     "POST /api/accounts/confirm",
     "POST /api/session",
+    "DELETE /api/session",
     "POST /api/password-resets",
     "POST /api/password-resets/confirm",
     "POST /webhooks/payfip",

@@ -106,3 +106,25 @@ def test_a_cancelled_transaction_leaves_nothing_behind(table):
         "Items"
     ]
     assert found == before
+
+
+def test_a_retried_transaction_answers_its_first_success_as_dynamodb_does(table):
+    """botocore resends a transaction's ClientRequestToken when it retries: the retry must not be re-run."""
+    ddb = boto3.client("dynamodb", endpoint_url=os.environ["AWS_ENDPOINT_URL"])
+    pk = {"S": f"RETRY#{uuid.uuid4().hex}"}
+    items = [
+        {
+            "Put": {
+                "TableName": table,
+                "Item": {"PK": pk, "SK": {"S": "A"}},
+                "ConditionExpression": "attribute_not_exists(PK)",
+            }
+        }
+    ]
+    token = uuid.uuid4().hex
+    ddb.transact_write_items(TransactItems=items, ClientRequestToken=token)
+    # The same call again (a retry after a lost answer): success, nothing re-run.
+    ddb.transact_write_items(TransactItems=items, ClientRequestToken=token)
+    # Another call with the same items is another transaction: its condition now fails.
+    with pytest.raises(ddb.exceptions.TransactionCanceledException):
+        ddb.transact_write_items(TransactItems=items, ClientRequestToken=uuid.uuid4().hex)

@@ -28,7 +28,15 @@ def test_local_stack_program_serves_and_stops_cleanly(tmp_path):
     port, payfip_port = _free_port(), _free_port()
     env = {**os.environ, "PORT": str(port), "PAYFIP_PORT": str(payfip_port)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "infra.local", "--state-file", str(tmp_path / "stack.json")],
+        [
+            sys.executable,
+            "-m",
+            "infra.local",
+            "--state-file",
+            str(tmp_path / "stack.json"),
+            "--log-file",
+            str(tmp_path / "run.log"),
+        ],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -48,6 +56,9 @@ def test_local_stack_program_serves_and_stops_cleanly(tmp_path):
                 break
         text = "".join(banner)
         assert f"http://127.0.0.1:{port}" in text, text + (tmp_path / "stderr.log").read_text()[-3000:]
+        # The portal's address comes first, once the demo data is loaded (the functions log to a file).
+        assert banner[0].strip() == f"Espace Famille : http://127.0.0.1:{port}/", banner[0]
+        assert httpx.get(f"http://127.0.0.1:{port}/", timeout=30).status_code == 200
         for part in ("JOLIEVILLE", "2017-WI-00-9710", "K9710", f"http://127.0.0.1:{payfip_port}"):
             assert part in text
         emulator = httpx.get(f"http://127.0.0.1:{payfip_port}/__emulator__/config", timeout=30)
@@ -76,3 +87,18 @@ def test_local_stack_program_serves_and_stops_cleanly(tmp_path):
     time.sleep(0.5)
     left = [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
     assert not left, f"processes left behind: {[c.cmdline() for c in left]}"
+
+
+def test_nothing_is_served_until_the_demo_is_loaded(stack):
+    # LocalStack.start() opens the gateway before importing the demo files, with `ready` down until they are in.
+    client = Client(stack.url)
+    stack.gateway.ready = False
+    try:
+        for path in ("/api/health", "/"):
+            waiting = client.get(path)
+            assert waiting.status_code == 503
+            assert waiting.headers["retry-after"] == "1"
+        assert client.get("/__local__/mails").status_code == 200
+    finally:
+        stack.gateway.ready = True
+    assert client.get("/api/health").status_code == 200
