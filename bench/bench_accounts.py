@@ -1,4 +1,10 @@
-"""Accounts: one argon2id hash with the chosen parameters, and the authorizer's time per request vs health's."""
+"""Accounts: argon2id on one core, what it means for a login at each Lambda memory size, and the authorizer's
+warm time per request against health's.
+
+Lambda gives a function CPU in proportion to its memory, one full vCPU at 1,769 MB. A login is one argon2id
+verification (CPU-bound, one lane) plus a few DynamoDB calls, so at M MB it takes about
+verify × max(1, 1769 / M) + calls; it is billed M/1024 GB × that duration.
+"""
 
 from __future__ import annotations
 
@@ -11,11 +17,28 @@ from datetime import UTC, datetime
 from types import ModuleType
 from typing import Any
 
-from espace_famille.sessions import COOKIE_NAME
+from bench import Row
 from infra.local.aws import local_table
 from infra.local.stack import ROOT
 
 REQUESTS = 300
+FULL_VCPU_MB = 1769
+SIZES_MB = (512, 1024, FULL_VCPU_MB)
+# Public list prices (aws.amazon.com/lambda/pricing, first tier, as published in 2026; the page quotes
+# US East, and Europe (Paris) lists the same first-tier rates): arm64 duration and requests.
+PRICE_ARM_GB_S = 0.0000133334
+PRICE_PER_REQUEST = 0.20 / 1_000_000
+CALLS_MS = 20.0  # a login's DynamoDB calls in-region (throttle check, account read, session write), assumed
+
+
+def login_model(verify_ms: float) -> list[tuple[int, float, float]]:
+    """(memory MB, expected login latency ms, cost in $ per 1,000 logins) for each size."""
+    out = []
+    for mb in SIZES_MB:
+        latency = verify_ms * max(1.0, FULL_VCPU_MB / mb) + CALLS_MS
+        cost = 1000 * (mb / 1024 * latency / 1000 * PRICE_ARM_GB_S + PRICE_PER_REQUEST)
+        out.append((mb, latency, cost))
+    return out
 
 
 def _handler_module(function_dir: str, name: str) -> ModuleType:
@@ -52,31 +75,41 @@ def _p(samples: list[float], q: float) -> float:
     return sorted(samples)[min(len(samples) - 1, int(q * len(samples)))]
 
 
-def main() -> None:
+def main() -> list[Row]:
     from espace_famille import passwords
 
     hashes = _time(lambda: passwords.hash_password("un mot de passe de douze caractères ou plus"), 15)
     stored = passwords.hash_password("un mot de passe de douze caractères ou plus")
     verifies = _time(lambda: passwords.verify_password(stored, "un mot de passe de douze caractères ou plus"), 15)
-    print(
-        f"argon2id t={passwords.TIME_COST} m={passwords.MEMORY_COST_KIB // 1024} MiB p={passwords.PARALLELISM}: "
-        f"hash median {statistics.median(hashes):.0f} ms, verify median {statistics.median(verifies):.0f} ms (15 runs)"
-    )
-
+    hash_ms, verify_ms = statistics.median(hashes), statistics.median(verifies)
+    params = f"t={passwords.TIME_COST}, m={passwords.MEMORY_COST_KIB // 1024} MiB, p={passwords.PARALLELISM}"
+    rows = [
+        Row("accounts", f"argon2id hash ({params}), one core, median of 15", f"{hash_ms:.0f} ms"),
+        Row("accounts", f"argon2id verify ({params}), one core, median of 15", f"{verify_ms:.0f} ms"),
+    ]
+    full = login_model(verify_ms)[-1]
+    for mb, latency, cost in login_model(verify_ms):
+        rows.append(
+            Row(
+                "accounts",
+                f"login at {mb} MB (model: verify × 1769/MB + {CALLS_MS:.0f} ms), $ per 1,000 logins arm64",
+                f"{latency:.0f} ms, ${cost:.5f}",
+                f"at {full[0]} MB: {full[1]:.0f} ms, ${full[2]:.5f}",
+                f"× {latency / full[1]:.2f} time, × {cost / full[2]:.2f} cost",
+            )
+        )
     with local_table(ROOT / "template.yaml", stack_name=f"bench{uuid.uuid4().hex[:6]}"):
-        from espace_famille import accounts
-        from espace_famille.dal import accounts as store
-        from espace_famille.dal.accounts import Account
+        from espace_famille import sessions
+        from espace_famille.dal import sessions as session_store
 
-        now = datetime.now(UTC)
-        email = f"bench-{uuid.uuid4().hex[:8]}@example.org"
-        password = "un mot de passe bien long"  # noqa: S105 - a benchmark account on a throwaway moto
-        store.create(Account(uuid.uuid4().hex, email, passwords.hash_password(password), "Bench", True, "x"))
-        session = accounts.login(email, password, "10.9.9.9", now)
+        token = "B" * 43  # the authorizer needs a live session, nothing else
+        session_store.create(
+            sessions.token_hash(token), uuid.uuid4().hex, sessions.SessionTimes.start(datetime.now(UTC))
+        )
 
         authorizer = _handler_module("authorizer", "authorizer_app")
         health = _handler_module("health", "health_app")
-        auth_event = {"version": "2.0", "type": "REQUEST", "cookies": [f"{COOKIE_NAME}={session.token}"]}
+        auth_event = {"version": "2.0", "type": "REQUEST", "cookies": [f"{sessions.COOKIE_NAME}={token}"]}
         health_event = {
             "version": "2.0",
             "routeKey": "GET /api/health",
@@ -101,9 +134,13 @@ def main() -> None:
             auth_times += _time(lambda: authorizer.handler(auth_event, ctx), 1)
             health_times += _time(lambda: health.handler(health_event, ctx), 1)
     am, hm = statistics.median(auth_times), statistics.median(health_times)
-    print(f"warm handler time per request, {REQUESTS} requests each, interleaved, moto server on loopback:")
-    print("| handler | median (ms) | p99 (ms) |")
-    print("|---|---:|---:|")
-    print(f"| session authorizer (1 GetItem) | {am:.2f} | {_p(auth_times, 0.99):.2f} |")
-    print(f"| health (1 GetItem) | {hm:.2f} | {_p(health_times, 0.99):.2f} |")
-    print(f"authorizer / health = {am / hm:.2f}")
+    rows.append(
+        Row(
+            "accounts",
+            f"warm session authorizer per request (1 GetItem, stdlib client), median of {REQUESTS}, interleaved",
+            f"{am:.2f} ms (p99 {_p(auth_times, 0.99):.2f})",
+            f"health (1 GetItem, boto3): {hm:.2f} ms (p99 {_p(health_times, 0.99):.2f})",
+            f"× {am / hm:.2f}",
+        )
+    )
+    return rows

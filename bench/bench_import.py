@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -21,6 +20,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from bench import Row
 
 ROOT = Path(__file__).resolve().parents[1]
 INVOICES_PER_DEBTOR = 5  # in each of two régies: 100,000 invoices name 20,000 debtors
@@ -76,7 +77,10 @@ def write_files(directory: Path, n: int) -> tuple[Path, Path]:
 
 # -- children: one measurement each ------------------------------------------------------------------
 def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kilobytes on Linux
+    """This process's own peak RSS. VmHWM, not getrusage: Linux keeps the maximum across exec, so a child
+    forked from a big parent (make bench runs every benchmark in one process) would report the parent's."""
+    with open("/proc/self/status", encoding="ascii") as status:
+        return int(status.read().split("VmHWM:")[1].split()[0]) / 1024
 
 
 def child_import(parents: Path, invoices: Path) -> dict[str, Any]:
@@ -181,7 +185,7 @@ def measure(args: list[str]) -> dict[str, Any]:
         aws.stop()
 
 
-def main() -> None:
+def main() -> list[Row]:
     big = int(os.environ.get("IMPORT_BENCH_ROWS", "100000"))
     small = big // 10
     with tempfile.TemporaryDirectory(prefix="bench-import-") as tmp:
@@ -190,29 +194,42 @@ def main() -> None:
         _, small_file = write_files(directory, small)
         size_mb = big_file.stat().st_size / 1e6
         debtors = big // INVOICES_PER_DEBTOR
-        print(f"{big} invoices in {size_mb:.1f} MB of CSV (Windows-1252), {debtors} debtors", flush=True)
+        print(
+            f"{big} invoices in {size_mb:.1f} MB of CSV (Windows-1252), {debtors} debtors", file=sys.stderr, flush=True
+        )
         bare = measure(["bare", str(big)])
-        print(f"  bare BatchWriteItem loop : {bare['items']} items in {bare['seconds']:.1f} s", flush=True)
+        print(
+            f"  bare BatchWriteItem loop : {bare['items']} items in {bare['seconds']:.1f} s",
+            file=sys.stderr,
+            flush=True,
+        )
         imported = measure(["import", str(parents), str(big_file)])
-        print(f"  import                   : {imported['rows']} rows in {imported['seconds']:.1f} s", flush=True)
+        print(
+            f"  import                   : {imported['rows']} rows in {imported['seconds']:.1f} s",
+            file=sys.stderr,
+            flush=True,
+        )
         imported_small = measure(["import", str(parents), str(small_file)])
 
     def rate(r: dict[str, Any]) -> float:
         return float(r["rows"]) / float(r["seconds"])
 
-    print()
-    print(f"| measure ({big} invoices) | rows/s | peak RSS |")
-    print("|---|---:|---:|")
-    print(
-        f"| bare BatchWriteItem loop (same {bare['items']} items) | {rate(bare):,.0f} | {bare['peak_rss_mb']:.0f} MB |"
-    )
-    print(f"| import (read, validate, look up, write) | {rate(imported):,.0f} | {imported['peak_rss_mb']:.0f} MB |")
-    print(f"| ratio import / bare | {rate(imported) / rate(bare):.2f} | |")
-    print()
-    print("| import of | rows/s | peak RSS |")
-    print("|---|---:|---:|")
-    for r in (imported_small, imported):
-        print(f"| {r['rows']:,} invoices | {rate(r):,.0f} | {r['peak_rss_mb']:.0f} MB |")
+    return [
+        Row(
+            "import",
+            f"{big:,} invoices ({size_mb:.1f} MB CSV, {debtors:,} debtors) into moto: rows/s, peak RSS",
+            f"{rate(imported):,.0f}/s, {imported['peak_rss_mb']:.0f} MB",
+            f"bare BatchWriteItem loop, same {bare['items']:,} items: {rate(bare):,.0f}/s, {bare['peak_rss_mb']:.0f} MB",
+            f"× {rate(imported) / rate(bare):.2f}",
+        ),
+        Row(
+            "import",
+            f"{imported_small['rows']:,} invoices: rows/s, peak RSS (memory flat with size)",
+            f"{rate(imported_small):,.0f}/s, {imported_small['peak_rss_mb']:.0f} MB",
+            f"{imported['rows']:,} invoices: {imported['peak_rss_mb']:.0f} MB",
+            f"RSS × {imported_small['peak_rss_mb'] / imported['peak_rss_mb']:.2f}",
+        ),
+    ]
 
 
 def _child(argv: list[str]) -> None:

@@ -8,6 +8,7 @@ import statistics
 import uuid
 from typing import Any
 
+from bench import Row
 from bench.bench_accounts import _Context, _handler_module, _p, _time
 from infra.local.aws import local_table
 from infra.local.stack import ROOT
@@ -33,7 +34,7 @@ def _event(email: str, ip: str) -> dict[str, Any]:
     }
 
 
-def main() -> None:
+def main() -> list[Row]:
     with local_table(ROOT / "template.yaml", stack_name=f"bench{uuid.uuid4().hex[:6]}"):
         from espace_famille import passwords
         from espace_famille.dal import accounts as store
@@ -59,12 +60,15 @@ def main() -> None:
                 if n >= WARM_UP:
                     times += sample
     km, um = statistics.median(known_times), statistics.median(unknown_times)
-    print(f"POST /api/password-resets, warm handler in-process, moto server on loopback, {REQUESTS} requests each:")
-    print("| address | median (ms) | p90 (ms) |")
-    print("|---|---:|---:|")
-    print(f"| with an account | {km:.2f} | {_p(known_times, 0.9):.2f} |")
-    print(f"| without an account | {um:.2f} | {_p(unknown_times, 0.9):.2f} |")
-    print(f"with / without = {km / um:.2f}")
+    return [
+        Row(
+            "reset",
+            f"POST /api/password-resets for an address with an account, warm, median of {REQUESTS}",
+            f"{km:.2f} ms (p90 {_p(known_times, 0.9):.2f})",
+            f"without an account: {um:.2f} ms (p90 {_p(unknown_times, 0.9):.2f})",
+            f"× {km / um:.2f}",
+        )
+    ]
 
 
 def _check(result: dict[str, Any]) -> None:

@@ -2,24 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from espace_famille import invoices
 from espace_famille.api import account_id, lambda_handler_for, make_resolver
 from espace_famille.clock import system_clock
 
-app = make_resolver()
+# No body anywhere, and the listing's three query parameters are checked by invoices.listing_query.
+app = make_resolver(validation=False)
 
 
 @app.get("/api/invoices")
-def list_invoices(
-    view: Annotated[Literal["current", "paid", "hidden"], Query()] = "current",
-    limit: Annotated[int, Query(ge=1, le=invoices.MAX_LIMIT)] = invoices.DEFAULT_LIMIT,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
-) -> dict[str, Any]:
+def list_invoices() -> dict[str, Any]:
+    view, limit, cursor = invoices.listing_query(app.current_event.query_string_parameters or {})
     return invoices.list_invoices(account_id(app), view, limit, cursor, system_clock())
 
 

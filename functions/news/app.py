@@ -7,7 +7,7 @@ from typing import Any
 from espace_famille import news
 from espace_famille.api import account_id, lambda_handler_for, make_resolver
 
-app = make_resolver()
+app = make_resolver(validation=False)  # no body, no parameter
 
 
 @app.get("/api/news")

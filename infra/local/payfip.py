@@ -9,7 +9,6 @@ import importlib.resources
 import json
 import re
 import secrets
-import socket
 import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -25,6 +24,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
+
+from infra.local.net import open_connections, tcp_listener
 
 PARIS = ZoneInfo("Europe/Paris")
 SOAP_PATH = "/tpa/services/securite"
@@ -570,10 +571,7 @@ class EmulatorServer:
         return self.url + PAGE_PATH
 
     async def start(self) -> None:
-        # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on such sockets (else Nagle delays each answer).
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, self.port))
+        sock = tcp_listener(self.host, self.port)
         self.url = f"http://{self.host}:{sock.getsockname()[1]}"
         config = uvicorn.Config(self.emulator.app, log_level="warning", lifespan="off", access_log=False)
         self._server = uvicorn.Server(config)
@@ -582,6 +580,10 @@ class EmulatorServer:
             if self._task.done():
                 self._task.result()
             await asyncio.sleep(0.02)
+
+    def open_connections(self) -> list[Any]:
+        """Sockets of the connections the emulator has accepted and not yet closed."""
+        return open_connections(self._server) if self._server is not None else []
 
     async def stop(self) -> None:
         await self.emulator.close()

@@ -23,6 +23,7 @@ from espace_famille.importer.s3 import report_key
 from infra.cfn import LOCAL_ACCOUNT_ID, LOCAL_REGION, S3Trigger, ScheduleTrigger, SqsTrigger, Template, load_template
 from infra.local.aws import LocalAws
 from infra.local.gateway import Gateway, LocalHandler
+from infra.local.net import open_connections, tcp_listener
 from infra.local.payfip import EmulatorServer, PayfipHandle
 from infra.local.workers import FunctionPool, InvocationError, lambda_environment
 
@@ -69,9 +70,7 @@ class LocalStack:
     # -- lifecycle -----------------------------------------------------------------------------
     async def start(self) -> None:
         await asyncio.to_thread(self.aws.start)
-        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._socket.bind((self.config.host, self.config.port))
+        self._socket = tcp_listener(self.config.host, self.config.port)
         port = self._socket.getsockname()[1]
         self.url = f"http://{self.config.host}:{port}"
         await self.payfip_server.start()
@@ -125,6 +124,10 @@ class LocalStack:
         self.aws.stop()
 
     # -- details for tests and tools ------------------------------------------------------------
+    def open_connections(self) -> list[Any]:
+        """Sockets of the connections the gateway has accepted and not yet closed."""
+        return open_connections(self._server) if self._server is not None else []
+
     def resource_name(self, logical_id: str) -> str:
         assert self.template is not None
         return self.template.physical_name(logical_id)

@@ -114,16 +114,22 @@ def validation_message(errors: list[dict[str, Any]]) -> str:
     return "Données invalides — " + " ; ".join(parts) + "."
 
 
-def make_resolver() -> APIGatewayHttpResolver:
-    """The resolver every API function uses, with domain errors and validation mapped to the envelope."""
-    app = APIGatewayHttpResolver(enable_validation=True)
+def make_resolver(validation: bool = True) -> APIGatewayHttpResolver:
+    """The resolver every API function uses, with domain errors and validation mapped to the envelope.
 
-    @app.exception_handler(RequestValidationError)
-    def on_validation(exc: RequestValidationError) -> Response[str]:
-        errors = list(exc.errors())
-        if any(e.get("type") == "json_invalid" for e in errors):
-            return error_response(InvalidJson())
-        return error_response(ValidationFailed(validation_message(errors)))
+    Validation (pydantic, Powertools' OpenAPI middleware) costs about half of `import boto3` at cold
+    start: functions whose routes take no body and no parameter turn it off. (The exception classes
+    imported above do not import pydantic.)
+    """
+    app = APIGatewayHttpResolver(enable_validation=validation)
+    if validation:
+
+        @app.exception_handler(RequestValidationError)
+        def on_validation(exc: RequestValidationError) -> Response[str]:
+            errors = list(exc.errors())
+            if any(e.get("type") == "json_invalid" for e in errors):
+                return error_response(InvalidJson())
+            return error_response(ValidationFailed(validation_message(errors)))
 
     @app.exception_handler(DomainError)
     def on_domain_error(exc: DomainError) -> Response[str]:

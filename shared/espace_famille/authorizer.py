@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from espace_famille import sessions
-from espace_famille.dal import sessions as session_store
+from espace_famille.dal import session_check as session_store
 
 DENY: dict[str, Any] = {"isAuthorized": False}
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from espace_famille import links, ratelimit
 from espace_famille.clock import iso
+from espace_famille.dal import catalog
 from espace_famille.dal import invoices as invoice_store
 from espace_famille.dal import links as link_store
 from espace_famille.dal.links import Link
@@ -53,6 +54,10 @@ def claim(
     if invoice is None:
         raise InvoiceNotFound()
     attempt.release()
+    # The names go on the link, so that listings read them with the link instead of looking them up.
+    found = catalog.lookup(
+        collectivites=[invoice.collectivite_id], regies=[(invoice.collectivite_id, invoice.regie_id)]
+    )
     link = Link(
         account_id=account_id,
         link_id=link_id(invoice.collectivite_id, invoice.regie_id, invoice.debtor_id),
@@ -61,6 +66,8 @@ def claim(
         debtor_id=invoice.debtor_id,
         debtor_name=invoice.debtor_name,
         linked_at=iso(now),
+        collectivite_name=found.collectivite_name(invoice.collectivite_id),
+        regie_name=found.regie_name(invoice.collectivite_id, invoice.regie_id),
     )
     try:
         created = link_store.create(link, invoice.invoice_id, CLAIMABLE)

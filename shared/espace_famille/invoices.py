@@ -4,23 +4,28 @@ from __future__ import annotations
 
 import base64
 import binascii
-import heapq
 import json
 import re
+from collections.abc import Callable, Mapping
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from espace_famille.clock import iso
+from espace_famille.dal import catalog
 from espace_famille.dal import invoices as store
 from espace_famille.dal import links as link_store
 from espace_famille.dal.links import Link
 from espace_famille.dal.payments import HELD_UNTIL
+from espace_famille.dal.table import in_parallel
 from espace_famille.errors import NotFound, ValidationFailed
 from espace_famille.links import names as link_names
 from espace_famille.model import OPAQUE_ID, Invoice, Regie, link_id
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
+VIEWS = ("current", "paid", "hidden")
+_LIMIT = re.compile(r"^[0-9]{1,6}$")
 _CURSOR_SK = re.compile(r"^P#\d{4}-\d{2}-\d{2}#[A-Z0-9][A-Z0-9._/-]{0,39}$")
 
 _NUMCLI = re.compile(r"^[0-9]{6}$")  # PayFiP's régie number: without it a régie cannot take a payment
@@ -74,33 +79,60 @@ def as_json(
     }
 
 
+def listing_query(params: Mapping[str, str]) -> tuple[str, int, str | None]:
+    """The listing's query parameters (view, limit, cursor), checked here rather than by the resolver's
+    pydantic validation, which would cost the function half an `import boto3` at every cold start."""
+
+    def invalid(field: str, reason: str) -> ValidationFailed:
+        return ValidationFailed(f"Données invalides — « {field} » : {reason}.")
+
+    view = params.get("view", "current")
+    if view not in VIEWS:
+        raise invalid("view", "valeur non reconnue")
+    raw = params.get("limit")
+    if raw is not None and not _LIMIT.match(raw):
+        raise invalid("limit", "doit être un nombre entier")
+    limit = DEFAULT_LIMIT if raw is None else int(raw)
+    if not 1 <= limit <= MAX_LIMIT:
+        raise invalid("limit", "trop petit" if limit < 1 else "trop grand")
+    cursor = params.get("cursor")
+    if cursor is not None and len(cursor) > 512:
+        raise invalid("cursor", "trop long")
+    return view, limit, cursor
+
+
 def _newest_first(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda r: (r["issued_on"], r["reference"], r["collectivite_id"]), reverse=True)
 
 
 def list_invoices(account_id: str, view: str, limit: int, cursor: str | None, now: datetime) -> dict[str, Any]:
+    """One view, in three sequential round trips whatever the régies: the authorizer's read; one Query of the
+    account's partition (links, hidden flags); then, all at once, the linked régies' Queries and one
+    BatchGetItem of their régies and collectivités (names, and whether a régie takes payments online now)."""
     now_iso = iso(now)
-    links = link_store.of_account(account_id)
-    hidden = store.hidden_ids(account_id)
-    names = link_names(links)
+    links, hidden = link_store.links_and_hidden(account_id)
 
-    def shown(invoice: Invoice, is_hidden: bool) -> dict[str, Any]:
-        return as_json(
-            invoice,
-            names.collectivite_name(invoice.collectivite_id),
-            names.regie_name(invoice.collectivite_id, invoice.regie_id),
-            names.regie(invoice.collectivite_id, invoice.regie_id),
-            is_hidden,
-            now_iso,
-        )
+    def shown_with(names: catalog.Found) -> Callable[[Invoice, bool], dict[str, Any]]:
+        def shown(invoice: Invoice, is_hidden: bool) -> dict[str, Any]:
+            return as_json(
+                invoice,
+                names.collectivite_name(invoice.collectivite_id),
+                names.regie_name(invoice.collectivite_id, invoice.regie_id),
+                names.regie(invoice.collectivite_id, invoice.regie_id),
+                is_hidden,
+                now_iso,
+            )
+
+        return shown
 
     if view == "current":
-        rows = [
-            shown(inv, False)
-            for lk in links
-            for inv in store.open_of_debtor(lk.collectivite_id, lk.regie_id, lk.debtor_id)
-            if inv.invoice_id not in hidden
-        ]
+        # Not paginated: total_due_cents is the sum of the whole view, which a family's open invoices keep small.
+        names, per_link = _with_names(
+            links,
+            [partial(store.open_of_debtor, lk.collectivite_id, lk.regie_id, lk.debtor_id) for lk in links],
+        )
+        shown = shown_with(names)
+        rows = [shown(inv, False) for invoices in per_link for inv in invoices if inv.invoice_id not in hidden]
         rows = _newest_first(rows)
         return {
             "invoices": rows,
@@ -109,40 +141,68 @@ def list_invoices(account_id: str, view: str, limit: int, cursor: str | None, no
         }
     if view == "hidden":
         linked = {lk.link_id for lk in links}
+        names, [found] = _with_names(links, [lambda: store.many(hidden) if linked and hidden else []])
+        shown = shown_with(names)
         rows = [
             shown(inv, True)
-            for inv in store.many(hidden)
+            for inv in found
             if inv.status != "cancelled" and link_id(inv.collectivite_id, inv.regie_id, inv.debtor_id) in linked
         ]
         return {"invoices": _newest_first(rows), "total_due_cents": 0, "next_cursor": None}
-    return _paid_page(links, hidden, limit, cursor, shown)
+    return _paid_page(links, hidden, limit, cursor, shown_with)
 
 
-def _paid_page(links: list[Link], hidden: dict[str, str], limit: int, cursor: str | None, shown: Any) -> dict[str, Any]:
-    """One page of paid invoices across every linked régie, newest first.
+def _with_names(links: list[Link], reads: list[Callable[[], Any]]) -> tuple[catalog.Found, list[Any]]:
+    """The links' collectivités and régies (one BatchGetItem, none without links) and `reads`, all at once."""
+    results = in_parallel(lambda job: job(), [lambda: link_names(links), *reads])
+    return results[0], results[1:]
 
-    Pages are cut in the order (sort key, link id), both descending; the cursor is the last item's place
-    in that order, so each page costs one Query per link whatever the page number.
+
+def _paid_page(
+    links: list[Link],
+    hidden: dict[str, str],
+    limit: int,
+    cursor: str | None,
+    shown_with: Callable[[catalog.Found], Callable[[Invoice, bool], dict[str, Any]]],
+) -> dict[str, Any]:
+    """One page of paid invoices across every linked régie, newest first, in one round of Queries.
+
+    Pages are cut in the order (sort key, link id), both descending; the cursor is the last place the page
+    covers, so each page costs one Query per link whatever the page number. Each link reads only its share,
+    ceil((limit + 1) / links) items, not limit + 1: the page then holds what is certainly next in the merged
+    order, everything down to the highest place where a link stopped reading (below it, that link may have
+    newer invoices unread). A page therefore holds at most `limit` invoices, and at least that share while
+    more remain; hidden invoices read are dropped, not replaced.
     """
     by_link = {lk.link_id: lk for lk in links}
     after = _read_cursor(cursor, by_link) if cursor else None
-    # Hidden invoices are dropped after reading: read that many more (the account's own flags, a few).
-    per_link = limit + 1 + len(hidden)
-    candidates: list[tuple[str, str, Invoice]] = []
-    for lk in links:
+    if not links:
+        return {"invoices": [], "total_due_cents": 0, "next_cursor": None}
+    share = -(-(limit + 1) // len(links))
+
+    def read(lk: Link) -> list[tuple[str, Invoice]]:
         if after is None:
-            page = store.paid_page(lk.collectivite_id, lk.regie_id, lk.debtor_id, None, False, per_link)
-        else:
-            sk, cursor_link = after
-            # Same sort key as the cursor: only links after it in the order are still to come.
-            inclusive = lk.link_id < cursor_link
-            page = store.paid_page(lk.collectivite_id, lk.regie_id, lk.debtor_id, sk, inclusive, per_link)
-        candidates += [(sk_, lk.link_id, inv) for sk_, inv in page if inv.invoice_id not in hidden]
-    ordered = heapq.nlargest(limit + 1, candidates, key=lambda c: (c[0], c[1]))
-    page_items = ordered[:limit]
-    next_cursor = _make_cursor(page_items[-1][0], page_items[-1][1]) if len(ordered) > limit else None
+            return store.paid_page(lk.collectivite_id, lk.regie_id, lk.debtor_id, None, False, share)
+        sk, cursor_link = after
+        # Same sort key as the cursor: only links after it in the order are still to come.
+        return store.paid_page(lk.collectivite_id, lk.regie_id, lk.debtor_id, sk, lk.link_id < cursor_link, share)
+
+    names, pages = _with_names(links, [partial(read, lk) for lk in links])
+    shown = shown_with(names)
+    candidates = sorted(
+        ((sk, lk.link_id, inv) for lk, page in zip(links, pages, strict=True) for sk, inv in page),
+        key=lambda c: (c[0], c[1]),
+        reverse=True,
+    )
+    # Links that filled their share may hold more below their last item: the page stops at the highest of those.
+    stops = [(page[-1][0], lk.link_id) for lk, page in zip(links, pages, strict=True) if len(page) == share]
+    stop = max(stops) if stops else None
+    certain = [c for c in candidates if stop is None or (c[0], c[1]) >= stop]
+    covered = certain[:limit]
+    more = len(certain) > limit or stop is not None
+    next_cursor = _make_cursor(covered[-1][0], covered[-1][1]) if more and covered else None
     return {
-        "invoices": [shown(inv, False) for _, _, inv in page_items],
+        "invoices": [shown(inv, False) for _, _, inv in covered if inv.invoice_id not in hidden],
         "total_due_cents": 0,
         "next_cursor": next_cursor,
     }

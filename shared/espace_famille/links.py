@@ -20,9 +20,25 @@ def names(links: list[Link]) -> catalog.Found:
     )
 
 
+class LinkNames:
+    """The names of the links' collectivités and régies: those kept on the links, looked up only for older
+    links made before the names were kept there (none: no call)."""
+
+    def __init__(self, links: list[Link]) -> None:
+        self._collectivites = {lk.collectivite_id: lk.collectivite_name for lk in links if lk.collectivite_name}
+        self._regies = {(lk.collectivite_id, lk.regie_id): lk.regie_name for lk in links if lk.regie_name}
+        self._found = names([lk for lk in links if lk.collectivite_name is None or lk.regie_name is None])
+
+    def collectivite_name(self, cid: str) -> str:
+        return self._collectivites.get(cid) or self._found.collectivite_name(cid)
+
+    def regie_name(self, cid: str, rid: str) -> str:
+        return self._regies.get((cid, rid)) or self._found.regie_name(cid, rid)
+
+
 def describe(links: list[Link]) -> list[dict[str, Any]]:
     """Links as GET /api/me shows them."""
-    found = names(links)
+    found = LinkNames(links)
     return [
         {
             "link_id": lk.link_id,

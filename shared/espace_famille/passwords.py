@@ -43,6 +43,11 @@ def _decoy_hash() -> str:
     return _hasher.hash("espace-famille: decoy password for unknown accounts")
 
 
+def prepare_decoy() -> None:
+    """Computes the decoy hash now (the login function's init), so no unknown e-mail's login pays for it."""
+    _decoy_hash()
+
+
 def burn_verification(password: str) -> None:
     """Spends the time of one verification, so an unknown e-mail answers as slowly as a wrong password."""
     verify_password(_decoy_hash(), password)

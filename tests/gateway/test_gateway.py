@@ -296,6 +296,23 @@ def test_rate_expressions():
     assert _rate_seconds("cron(0 12 * * ? *)") is None
 
 
+@pytest.mark.parametrize("server", ["gateway", "payfip emulator"])
+def test_accepted_connections_have_nagle_off(stack, server):
+    """TCP_NODELAY on what the servers accept: else Nagle and delayed ACK hold each answer ~40 ms."""
+    import socket
+    from urllib.parse import urlsplit
+
+    local = stack[0]
+    served = local if server == "gateway" else local.payfip_server
+    address = urlsplit(served.url)
+    with socket.create_connection((address.hostname, address.port), timeout=30) as ours:
+        ours.sendall(b"GET /items/special HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert ours.recv(65536).startswith(b"HTTP/1.1 ")  # any answer: the connection stays open
+        accepted = [s for s in served.open_connections() if s.getpeername() == ours.getsockname()]
+        assert len(accepted) == 1
+        assert accepted[0].getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+
+
 def test_sqs_batches_delete_what_succeeded_and_dead_letter_what_kept_failing(stack):
     local = stack[0]
     sqs, s3 = local.aws.client("sqs"), local.aws.client("s3")

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from espace_famille.dal import accounts, catalog, counters, invoices, links, news, sessions, system
+from espace_famille.dal import accounts, catalog, counters, invoices, links, news, session_check, sessions, system
 from espace_famille.dal.accounts import Account
 from espace_famille.dal.links import Link
 from espace_famille.model import (
@@ -235,11 +235,11 @@ def test_sessions_and_counters(table):
     times = SessionTimes.start(NOW)
     for n in range(3):
         sessions.create(f"{n}" * 64, account, times)
-    stored = sessions.find("0" * 64)
+    stored = session_check.find("0" * 64)
     assert stored is not None and stored.account_id == account and stored.times == times
     later = times.touched(NOW + timedelta(minutes=10))
-    assert sessions.slide(stored, later, NOW + timedelta(minutes=10)) is True
-    assert sessions.slide(stored, later, NOW + timedelta(minutes=10)) is False  # someone slid it already
+    assert session_check.slide(stored, later, NOW + timedelta(minutes=10)) is True
+    assert session_check.slide(stored, later, NOW + timedelta(minutes=10)) is False  # someone slid it already
     assert len(sessions.for_account(account)) == 3
     assert sessions.delete_all(account, keep="1" * 64) == 2
     assert [s["token_hash"] for s in sessions.for_account(account)] == ["1" * 64]

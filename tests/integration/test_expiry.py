@@ -93,7 +93,7 @@ def test_idle_expiry_without_use(table):
 
 
 def test_no_write_within_five_minutes_of_the_last_slide(table, monkeypatch):
-    from espace_famille.dal import sessions as session_store
+    from espace_famille.dal import session_check as session_store
 
     email = _confirmed_account(table)
     session = accounts.login(email, PASSWORD, "10.0.0.4", T0)

@@ -1,4 +1,5 @@
-"""Only the payment functions carry zeep and lxml: the others must not pay for them at cold start."""
+"""What each function imports at start-up: no payment stack outside the payment functions, no X-Ray SDK
+unless the template asks for it, and the session authorizer reads one item with the standard library."""
 
 from __future__ import annotations
 
@@ -9,46 +10,90 @@ import sys
 
 import pytest
 
+from infra.cfn import load_template
 from tests.support import ROOT
 
-# Every function but the payment ones (which import espace_famille.payfip).
-LEAN_FUNCTIONS = ["invoices", "claims", "news", "session", "accounts", "authorizer", "health", "importer"]
-HEAVY = ("eopayment", "zeep", "lxml", "requests", "espace_famille.payfip")
+# The functions that take payments may carry eopayment and zeep; every other one must not.
+PAYMENT_FUNCTIONS = {"payments", "payfip_webhook", "reconcile"}
+ALL_FUNCTIONS = sorted(p.parent.name for p in (ROOT / "functions").glob("*/app.py"))
+LEAN_FUNCTIONS = [name for name in ALL_FUNCTIONS if name not in PAYMENT_FUNCTIONS]
+PAYMENT_STACK = {"eopayment", "zeep", "lxml", "requests"}
 
 PROBE = """
 import importlib.util, json, sys
+sys.path[:0] = [sys.argv[2]]
 spec = importlib.util.spec_from_file_location("app", sys.argv[1])
 module = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(module)
-print(json.dumps(sorted(name for name in sys.modules if name.split(".")[0] in {"eopayment", "zeep", "lxml", "requests"}
-                        or name == "espace_famille.payfip")))
+passwords = sys.modules.get("espace_famille.passwords")
+print(json.dumps({
+    "modules": sorted({name.split(".")[0] for name in sys.modules} | ({"espace_famille.payfip"} & set(sys.modules))),
+    "decoy_ready": passwords is not None and passwords._decoy_hash.cache_info().currsize == 1,
+}))
 """
 
 
-@pytest.mark.parametrize("tracing", [False, True], ids=["untraced", "traced"])
-@pytest.mark.parametrize("name", LEAN_FUNCTIONS)
-def test_function_does_not_import_the_payfip_stack(name, tracing):
+def deployed_environment(name: str) -> dict[str, str]:
+    """The function's environment as the template deploys it with its default parameters."""
+    template = load_template(ROOT / "template.yaml", {"SiteUrl": "https://portail.example"})
+    function = next(f for f in template.functions.values() if f.code_uri.name == name)
+    return {k: str(v) for k, v in function.environment.items()}
+
+
+def loaded(name: str, env: dict[str, str]) -> dict[str, object]:
     app = ROOT / "functions" / name / "app.py"
-    env = {
-        **os.environ,
-        "TABLE_NAME": "t",
-        "AWS_DEFAULT_REGION": "eu-west-3",
-        "AWS_REGION": "eu-west-3",
-        # With tracing on, the X-Ray SDK patches libraries: it must not import requests for that.
-        "POWERTOOLS_TRACE_DISABLED": "false" if tracing else "true",
-    }
+    full_env = {**os.environ, "AWS_DEFAULT_REGION": "eu-west-3", "AWS_REGION": "eu-west-3", **env}
     done = subprocess.run(
-        [sys.executable, "-c", PROBE, str(app)], cwd=app.parent, env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", PROBE, str(app), str(ROOT / "shared")],
+        cwd=app.parent,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    loaded = json.loads(done.stdout.strip().splitlines()[-1])
-    assert loaded == [], f"{name} imports {loaded} ({HEAVY} belong to the payment functions only)"
+    result: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+@pytest.mark.parametrize("name", ALL_FUNCTIONS)
+def test_as_deployed_no_function_imports_the_xray_sdk(name):
+    env = deployed_environment(name)
+    assert env["XRAY_SDK"] == "false"  # EnableXRaySdk's default; Lambda's active tracing stays on
+    modules = loaded(name, env)["modules"]
+    assert isinstance(modules, list)
+    assert "aws_xray_sdk" not in modules, f"{name} imports the X-Ray SDK at start-up"
+    if name not in PAYMENT_FUNCTIONS:
+        heavy = sorted(PAYMENT_STACK & set(modules) | ({"espace_famille.payfip"} & set(modules)))
+        assert heavy == [], f"{name} imports {heavy}: they belong to the payment functions only"
+
+
+@pytest.mark.parametrize("name", ["health", "invoices"])
+def test_with_the_sdk_asked_for_the_tracer_loads_it_and_still_no_payment_stack(name):
+    env = {**deployed_environment(name), "XRAY_SDK": "true", "POWERTOOLS_TRACE_DISABLED": "false"}
+    modules = loaded(name, env)["modules"]
+    assert isinstance(modules, list)
+    assert "aws_xray_sdk" in modules  # the probe sees it when it is there
+    assert sorted(PAYMENT_STACK & set(modules)) == []
+
+
+def test_the_authorizer_reads_one_item_with_the_standard_library():
+    modules = loaded("authorizer", deployed_environment("authorizer"))["modules"]
+    assert isinstance(modules, list)
+    for heavy in ("boto3", "botocore", "aws_lambda_powertools", "pydantic", "argon2"):
+        assert heavy not in modules, f"the authorizer imports {heavy}"
+
+
+def test_the_login_function_computes_its_decoy_hash_at_init():
+    assert loaded("session", deployed_environment("session"))["decoy_ready"] is True
 
 
 def test_the_probe_sees_the_adapter_when_it_is_imported(tmp_path):
     app = tmp_path / "app.py"
     app.write_text("import espace_famille.payfip\n")
-    done = subprocess.run([sys.executable, "-c", PROBE, str(app)], capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, str(app), str(ROOT / "shared")], capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr[-3000:]
-    loaded = json.loads(done.stdout.strip().splitlines()[-1])
-    assert {"eopayment", "zeep", "lxml", "espace_famille.payfip"} <= set(loaded)
+    modules = json.loads(done.stdout.strip().splitlines()[-1])["modules"]
+    assert {"eopayment", "zeep", "lxml", "espace_famille.payfip"} <= set(modules)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from espace_famille.dal.table import Key
+Key = dict[str, str]  # no import of the table module: the authorizer reads keys without boto3
 
 GSI1 = "GSI1"
 GSI2 = "GSI2"

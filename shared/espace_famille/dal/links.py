@@ -31,6 +31,10 @@ class Link:
     debtor_id: str
     debtor_name: str
     linked_at: str
+    # The names the parent reads, as they were when the link was made, so that a listing needs no lookup;
+    # None on links made before they were kept there.
+    collectivite_name: str | None = None
+    regie_name: str | None = None
 
 
 def _from(item: Item) -> Link:
@@ -42,6 +46,8 @@ def _from(item: Item) -> Link:
         debtor_id=item["debtor_id"],
         debtor_name=item["debtor_name"],
         linked_at=item["linked_at"],
+        collectivite_name=item.get("collectivite_name"),
+        regie_name=item.get("regie_name"),
     )
 
 
@@ -50,6 +56,25 @@ def of_account(account_id: str) -> list[Link]:
         _from(i)
         for i in query_all("PK = :pk AND begins_with(SK, :p)", values(pk=keys.account_partition(account_id), p="LINK#"))
     ]
+
+
+def links_and_hidden(account_id: str) -> tuple[list[Link], dict[str, str]]:
+    """The account's links and the invoices it hid (id -> when), in one Query of the account's partition.
+
+    HIDDEN# sorts before LINK#, so one key range holds both; anything else between them is skipped. Both are
+    small: a family's régies, and the invoices it chose to hide (a page of 1 MB holds thousands of flags).
+    """
+    links: list[Link] = []
+    hidden: dict[str, str] = {}
+    for item in query_all(
+        "PK = :pk AND SK BETWEEN :lo AND :hi", values(pk=keys.account_partition(account_id), lo="HIDDEN#", hi="LINK$")
+    ):
+        kind, _, rest = item["SK"].partition("#")
+        if kind == "LINK":
+            links.append(_from(item))
+        elif kind == "HIDDEN":
+            hidden[rest] = item.get("hidden_at", "")
+    return links, hidden
 
 
 def find(account_id: str, cid: str, rid: str, did: str) -> Link | None:
@@ -77,6 +102,8 @@ def create(link: Link, invoice_id: str, statuses: tuple[str, ...] = ("open", "pa
         "debtor_id": link.debtor_id,
         "debtor_name": link.debtor_name,
         "linked_at": link.linked_at,
+        "collectivite_name": link.collectivite_name,
+        "regie_name": link.regie_name,
     }
     try:
         transact(

@@ -1,32 +1,24 @@
-"""Data access of sessions: one item per session, keyed by the token's hash, indexed by account."""
+"""Data access of sessions: one item per session, keyed by the token's hash, indexed by account.
+
+Reading and sliding one (the authorizer's part) live in dal.session_check, which needs no boto3.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
-from botocore.exceptions import ClientError
-
-from espace_famille.clock import epoch, iso, parse_iso
+from espace_famille.clock import epoch, iso
 from espace_famille.dal import keys
 from espace_famille.dal.table import (
     batch_write,
     client,
     get,
-    is_condition_failure,
     query_all,
     table,
     to_ddb,
     values,
 )
 from espace_famille.sessions import SessionTimes
-
-
-@dataclass(frozen=True)
-class StoredSession:
-    token_hash: str
-    account_id: str
-    times: SessionTimes
 
 
 def create(token_hash: str, account_id: str, times: SessionTimes) -> None:
@@ -42,38 +34,6 @@ def create(token_hash: str, account_id: str, times: SessionTimes) -> None:
         "ttl": epoch(times.absolute_expires_at),
     }
     client().put_item(TableName=table(), Item=to_ddb(item), ConditionExpression="attribute_not_exists(PK)")
-
-
-def find(token_hash: str) -> StoredSession | None:
-    item = get(keys.session(token_hash))
-    if item is None:
-        return None
-    return StoredSession(
-        token_hash=token_hash,
-        account_id=item["account_id"],
-        times=SessionTimes(
-            parse_iso(item["created_at"]), parse_iso(item["idle_expires_at"]), parse_iso(item["absolute_expires_at"])
-        ),
-    )
-
-
-def slide(session: StoredSession, new_times: SessionTimes, now: datetime) -> bool:
-    """Moves the idle deadline if nobody did meanwhile and the session is still alive; False otherwise."""
-    try:
-        client().update_item(
-            TableName=table(),
-            Key=to_ddb(keys.session(session.token_hash)),
-            UpdateExpression="SET idle_expires_at = :new",
-            ConditionExpression="idle_expires_at = :old AND absolute_expires_at > :now",
-            ExpressionAttributeValues=values(
-                new=iso(new_times.idle_expires_at), old=iso(session.times.idle_expires_at), now=iso(now)
-            ),
-        )
-    except ClientError as exc:
-        if is_condition_failure(exc):
-            return False
-        raise
-    return True
 
 
 def delete(token_hash: str) -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import Any
 
@@ -13,9 +14,9 @@ from botocore.exceptions import ClientError
 
 from espace_famille import aws
 from espace_famille.config import settings
+from espace_famille.dal.keys import Key
 
 Item = dict[str, Any]
-Key = dict[str, str]
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -23,6 +24,7 @@ _deserializer = TypeDeserializer()
 BATCH_GET_MAX = 100
 BATCH_WRITE_MAX = 25
 TRANSACT_MAX = 100
+PARALLEL_MAX = 16  # concurrent calls of one request (a family's régies)
 
 
 def client() -> Any:
@@ -167,3 +169,16 @@ def transact(items: Sequence[dict[str, Any]]) -> None:
     if len(items) > TRANSACT_MAX:
         raise ValueError(f"a transaction holds at most {TRANSACT_MAX} items")
     client().transact_write_items(TransactItems=list(items))
+
+
+def in_parallel(call: Callable[[Any], Any], args: Iterable[Any]) -> list[Any]:
+    """`call` on each argument, concurrently, results in order: independent reads in one round trip.
+
+    A boto3 client is thread-safe once made; making one is not, so it is made here first.
+    """
+    todo = list(args)
+    if len(todo) <= 1:
+        return [call(a) for a in todo]
+    client()
+    with ThreadPoolExecutor(max_workers=min(len(todo), PARALLEL_MAX)) as pool:
+        return list(pool.map(call, todo))
