@@ -13,6 +13,25 @@ import yaml
 LOCAL_ACCOUNT_ID = "123456789012"
 LOCAL_REGION = "eu-west-3"
 
+# What the local stack runs or creates from the template.
+HANDLED_TYPES = {
+    "AWS::DynamoDB::Table",
+    "AWS::S3::Bucket",
+    "AWS::SQS::Queue",
+    "AWS::Serverless::Function",
+    "AWS::Serverless::HttpApi",
+    "AWS::Serverless::LayerVersion",
+}
+# What exists only in AWS: monitoring and notification, nothing a handler calls. A type in neither set
+# stops the local stack, so that a new kind of resource is a decision, not a silent gap.
+IGNORED_TYPES = {
+    "AWS::CloudWatch::Alarm",
+    "AWS::CloudWatch::Dashboard",
+    "AWS::Logs::LogGroup",
+    "AWS::SNS::Topic",
+    "AWS::SNS::Subscription",
+}
+
 
 class Tagged:
     """A CloudFormation short-form intrinsic (!Ref, !Sub, …) kept as data until resolved."""
@@ -72,6 +91,9 @@ class Function:
     timeout: int
     memory: int
     layers: list[Path]
+    # EventInvokeConfig of an asynchronously invoked function: Lambda's retries, then the failure queue.
+    max_retries: int = 2
+    on_failure_queue: str | None = None  # logical id of the AWS::SQS::Queue destination
 
 
 @dataclass(frozen=True)
@@ -119,7 +141,12 @@ class Template:
 
     @property
     def resources(self) -> dict[str, Any]:
-        return dict(self.raw.get("Resources") or {})
+        """The resources the stack creates: those whose Condition, if any, holds for these parameters."""
+        return {
+            k: v
+            for k, v in (self.raw.get("Resources") or {}).items()
+            if "Condition" not in v or self._condition(str(v["Condition"]))
+        }
 
     def resources_of_type(self, type_name: str) -> dict[str, dict[str, Any]]:
         return {k: v for k, v in self.resources.items() if v.get("Type") == type_name}
@@ -160,8 +187,14 @@ class Template:
             return self.pseudo(name)
         if name in self.parameters:
             return self.parameters[name]
-        if (self.resources.get(name) or {}).get("Type") == "AWS::SQS::Queue":
+        type_name = (self.resources.get(name) or {}).get("Type")
+        if type_name == "AWS::SQS::Queue":
             return self.queue_url(name)
+        if type_name == "AWS::Serverless::Function":
+            # As the local workers name themselves (AWS_LAMBDA_FUNCTION_NAME, the context's log group).
+            return name
+        if type_name == "AWS::SNS::Topic":
+            return f"arn:aws:sns:{LOCAL_REGION}:{LOCAL_ACCOUNT_ID}:{self.physical_name(name)}"
         return self.physical_name(name)
 
     def queue_url(self, logical_id: str) -> str:
@@ -180,6 +213,8 @@ class Template:
                 return f"arn:aws:lambda:{LOCAL_REGION}:{LOCAL_ACCOUNT_ID}:function:{logical_id}"
             if type_name == "AWS::SQS::Queue":
                 return f"arn:aws:sqs:{LOCAL_REGION}:{LOCAL_ACCOUNT_ID}:{self.physical_name(logical_id)}"
+            if type_name == "AWS::CloudWatch::Alarm":
+                return f"arn:aws:cloudwatch:{LOCAL_REGION}:{LOCAL_ACCOUNT_ID}:alarm:{self.physical_name(logical_id)}"
         if type_name == "AWS::SQS::Queue" and attr == "QueueName":
             return self.physical_name(logical_id)
         if type_name == "AWS::SQS::Queue" and attr == "QueueUrl":
@@ -290,6 +325,9 @@ def load_template(
             params[name] = str(spec["Default"])
     params.update(parameter_overrides or {})
     tpl = Template(path=path, raw=raw, parameters=params, stack_name=stack_name)
+    unknown = {r.get("Type") for r in tpl.resources.values()} - HANDLED_TYPES - IGNORED_TYPES
+    if unknown:
+        raise ValueError(f"the local stack does not know {sorted(map(str, unknown))}: see infra/cfn.py")
     base = path.parent
     globals_fn = ((raw.get("Globals") or {}).get("Function")) or {}
 
@@ -329,6 +367,14 @@ def load_template(
         for layer in props.get("Layers") or []:
             if isinstance(layer, Tagged) and layer.tag == "Ref" and layer.value in layer_dirs:
                 layers.append(layer_dirs[layer.value])
+        invoke_config = props.get("EventInvokeConfig") or {}
+        on_failure = tpl.resolve((invoke_config.get("DestinationConfig") or {}).get("OnFailure") or {})
+        failure_queue = None
+        if on_failure:
+            queues = {tpl.get_att(q, "Arn"): q for q in tpl.resources_of_type("AWS::SQS::Queue")}
+            if on_failure.get("Type") != "SQS" or on_failure.get("Destination") not in queues:
+                raise ValueError(f"{logical_id}: the local stack sends failed events only to the template's queues")
+            failure_queue = queues[on_failure["Destination"]]
         tpl.functions[logical_id] = Function(
             logical_id=logical_id,
             code_uri=(base / str(props.get("CodeUri", "."))).resolve(),
@@ -337,6 +383,8 @@ def load_template(
             timeout=int(props.get("Timeout", 3)),
             memory=int(props.get("MemorySize", 128)),
             layers=layers,
+            max_retries=int(tpl.resolve(invoke_config.get("MaximumRetryAttempts", 2))),
+            on_failure_queue=failure_queue,
         )
         for event_name, event in (props.get("Events") or {}).items():
             etype = event.get("Type")

@@ -111,6 +111,8 @@ def configure_local(state_file: Path) -> None:
         os.environ["AWS_ENDPOINT_URL"] = state["aws_endpoint_url"]
         os.environ["AWS_DEFAULT_REGION"] = state["region"]
         os.environ["TABLE_NAME"] = state["tables"]["Table"]
+        os.environ["PAYFIP_SERVICE_URL"] = state.get("payfip_service_url", "")
+        os.environ["PAYFIP_MODE"] = state.get("payfip_mode", "T")
     except (KeyError, TypeError) as exc:
         raise CliError(f"{state_file} incomplet : {exc}") from exc
     # The local AWS server takes any credentials; the operator's real ones must not be sent there.
@@ -133,6 +135,9 @@ def configure_stack(stack_name: str) -> None:
     if "TableName" not in outputs:
         raise CliError(f"la pile « {stack_name} » n’a pas de sortie TableName : est-ce bien Espace Famille ?")
     os.environ["TABLE_NAME"] = outputs["TableName"]
+    parameters = {p["ParameterKey"]: p.get("ParameterValue", "") for p in (stacks[0].get("Parameters") or [])}
+    os.environ["PAYFIP_SERVICE_URL"] = parameters.get("PayfipServiceUrl", "")
+    os.environ["PAYFIP_MODE"] = parameters.get("PayfipMode", "T")
 
 
 def run_import(
@@ -229,6 +234,61 @@ def run_schedule(function: str, state_file: Path) -> int:
         return EXIT_FAILED
 
 
+# Exit codes of `regies check`.
+EXIT_REGIES_OK = 0  # every PayFiP régie is known to PayFiP
+EXIT_REGIES_UNKNOWN = 1  # PayFiP does not know a numcli, or a régie has none
+EXIT_REGIES_UNREACHABLE = 3  # PayFiP could not be asked (or the table read): run it again
+
+_CHECK_LABELS = {
+    "known": "connu de PayFiP",
+    "unknown": "INCONNU de PayFiP",
+    "unreachable": "PayFiP injoignable",
+    "not_payfip": "hors PayFiP",
+    "no_numcli": "SANS numcli",
+}
+
+
+def run_regies_check(args: argparse.Namespace) -> int:
+    from espace_famille import regies
+    from espace_famille.payfip import PayfipClient, PayfipEndpoints
+
+    checks = regies.check(PayfipClient(PayfipEndpoints.from_env()), args.collectivite)
+    if args.json:
+        print(
+            json.dumps(
+                [
+                    {
+                        "collectivite_id": c.regie.collectivite_id,
+                        "regie_id": c.regie.regie_id,
+                        "name": c.regie.name,
+                        "payment_backend": c.regie.payment_backend,
+                        "payment_options": c.regie.payment_options,
+                        "saisie": c.saisie,
+                        "outcome": c.outcome,
+                        "detail": c.detail,
+                    }
+                    for c in checks
+                ],
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
+    else:
+        for c in checks:
+            r = c.regie
+            options = ", ".join(f"{k}={v}" for k, v in sorted(r.payment_options.items())) or "-"
+            print(f"{r.collectivite_id}/{r.regie_id} « {r.name} » : {r.payment_backend} ({options}), mode {c.saisie}")
+            print(f"  {_CHECK_LABELS[c.outcome]} : {c.detail}")
+        if not checks:
+            print("Aucune régie.")
+    outcomes = {c.outcome for c in checks}
+    if "unreachable" in outcomes:
+        return EXIT_REGIES_UNREACHABLE
+    if outcomes & {"unknown", "no_numcli"}:
+        return EXIT_REGIES_UNKNOWN
+    return EXIT_REGIES_OK
+
+
 def _domain() -> Any:
     """The payments domain, imported once configure_* has set TABLE_NAME (settings are read once)."""
     from espace_famille import aws, config, payments
@@ -276,6 +336,28 @@ def run_payments(args: argparse.Namespace) -> int:
     from espace_famille.clock import iso, system_clock
     from espace_famille.dal import payments as store
 
+    if args.action == "export":
+        return run_export(args)
+    if args.action == "show":
+        shown = store.get_payment(args.payment_id, consistent=True)
+        if shown is None:
+            print(f"espace-famille : paiement {args.payment_id} inconnu", file=sys.stderr)
+            return EXIT_PAYMENT_REFUSED
+        print(anomaly_summary(shown).replace(f"  anomalie : {shown.anomaly}", f"  statut : {shown.status}"))
+        return 0
+    if args.action == "refund":
+        from espace_famille import treasury
+
+        try:
+            done = treasury.refund(args.payment_id, args.note, system_clock())
+        except treasury.RefundRefused as exc:
+            print(f"espace-famille : {exc}", file=sys.stderr)
+            return EXIT_PAYMENT_REFUSED
+        except store.Conflict:
+            raise CliError("le paiement ou ses factures ont changé entre-temps : relancer la commande") from None
+        reopened = ", ".join(done.reopened) or "aucune (déjà modifiées par la régie)"
+        print(f"Paiement {args.payment_id} remboursé ; factures de nouveau à payer : {reopened}.")
+        return 0
     payment = store.get_payment(args.payment_id, consistent=True)
     if payment is None or payment.status != "anomaly":
         raise CliError(f"pas d’anomalie {args.payment_id}")
@@ -284,7 +366,49 @@ def run_payments(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+EXIT_PAYMENT_REFUSED = 1  # unknown payment, or not in a state that allows it: nothing changed
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from espace_famille import treasury
+
+    try:
+        start, end = (
+            datetime.strptime(d, "%Y-%m-%d").replace(tzinfo=treasury.PARIS).astimezone(UTC)
+            for d in (args.date_from, args.date_to)
+        )
+    except ValueError:
+        raise CliError("--from et --to : des dates AAAA-MM-JJ") from None
+    if end <= start:
+        raise CliError("--to doit suivre --from")
+    regie = tuple(args.regie.split("/", 1)) if args.regie else None
+    if regie is not None and len(regie) != 2:
+        raise CliError("--regie : COLLECTIVITE/REGIE")
+    scanned = 0
+
+    def progress(n: int) -> None:
+        nonlocal scanned
+        scanned += n
+        if not args.no_progress:
+            sys.stderr.write(f"\rlecture de la table : {scanned} éléments")
+            sys.stderr.flush()
+
+    files = treasury.export(start, end, regie, progress)
+    if not args.no_progress:
+        sys.stderr.write("\n")
+    args.out.mkdir(parents=True, exist_ok=True)
+    for (cid, rid), text in files.items():
+        path = args.out / f"{cid}-{rid}-{args.date_from}-{args.date_to}.csv"
+        path.write_bytes(text.encode("utf-8-sig"))
+        print(path)
+    if not files:
+        print("Aucun paiement sur la période.", file=sys.stderr)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="espace-famille", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     imp = commands.add_parser(
@@ -322,6 +446,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     sched.add_argument("function", help="l’identifiant logique de la fonction, ou le nom de son événement")
     sched.add_argument("--state-file", type=Path, default=LOCAL_STATE_FILE)
+    reg = commands.add_parser("regies", help="régies : vérification auprès de PayFiP")
+    reg_actions = reg.add_subparsers(dest="action", required=True)
+    check = reg_actions.add_parser(
+        "check",
+        help="chaque régie PayFiP : son numcli confirmé par PayFiP (recupererDetailClient), sa configuration",
+        description="Codes de sortie : 0 toutes connues de PayFiP, 1 numcli inconnu ou absent, 3 PayFiP injoignable.",
+    )
+    check.add_argument("--collectivite", help="une seule collectivité (sinon toutes : lecture de toute la table)")
+    check.add_argument("--json", action="store_true", help="en JSON plutôt qu’en texte")
+    check.add_argument("--stack", default="local", help="« local » ou le nom d’une pile déployée")
+    check.add_argument("--state-file", type=Path, default=LOCAL_STATE_FILE)
     pay = commands.add_parser("payments", help="paiements : anomalies à vérifier avec la trésorerie")
     pay_actions = pay.add_subparsers(dest="action", required=True)
     listing = pay_actions.add_parser("anomalies", help="liste les paiements en anomalie, avec ce qui est connu")
@@ -331,13 +466,46 @@ def main(argv: list[str] | None = None) -> int:
     )
     resolve.add_argument("payment_id")
     resolve.add_argument("--note", required=True, help="ce qui a été décidé (remboursement, facture soldée…)")
-    for sub in (listing, resolve):
+    show = pay_actions.add_parser("show", help="un paiement, avec son historique")
+    show.add_argument("payment_id")
+    refund = pay_actions.add_parser(
+        "refund",
+        help="enregistre un remboursement fait par la trésorerie : le paiement devient « refunded », ses factures "
+        "redeviennent à payer",
+        description="Codes de sortie : 0 enregistré, 1 refusé (inconnu, pas payé), 3 échec (à relancer).",
+    )
+    refund.add_argument("payment_id")
+    refund.add_argument("--note", required=True, help="qui a remboursé, quand, comment")
+    export = pay_actions.add_parser(
+        "export",
+        help="CSV de la trésorerie par régie : date, refdet, idop, montant, factures (paiements de la période)",
+    )
+    export.add_argument("--from", dest="date_from", required=True, help="AAAA-MM-JJ, inclus (heure de Paris)")
+    export.add_argument("--to", dest="date_to", required=True, help="AAAA-MM-JJ, exclu")
+    export.add_argument("--regie", help="une seule régie : COLLECTIVITE/REGIE")
+    export.add_argument("--out", type=Path, default=Path("."), help="dossier des fichiers (par défaut : ici)")
+    export.add_argument("--no-progress", action="store_true", help="sans progression")
+    for sub in (listing, resolve, show, refund, export):
         sub.add_argument("--stack", default="local", help="« local » ou le nom d’une pile déployée")
         sub.add_argument("--state-file", type=Path, default=LOCAL_STATE_FILE)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
 
     if args.command == "schedule":
         return run_schedule(args.function, args.state_file)
+    if args.command == "regies":
+        try:
+            if args.stack == "local":
+                configure_local(args.state_file)
+            else:
+                configure_stack(args.stack)
+            return run_regies_check(args)
+        except CliError as exc:
+            print(f"espace-famille : {exc}", file=sys.stderr)
+            return EXIT_REGIES_UNREACHABLE
     if args.command == "payments":
         try:
             return run_payments(args)

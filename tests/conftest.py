@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -36,6 +37,31 @@ def table() -> Iterator[str]:
         yield os.environ["TABLE_NAME"]
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    # Integration tests share one stack: run them after the fast unit tests, so failures show early.
-    items.sort(key=lambda item: 0 if Path(str(item.fspath)).parts[-2] == "unit" else 1)
+def pytest_configure(config: pytest.Config) -> None:
+    # Every local AWS server of the session notes there which calls each function made (least privilege).
+    os.environ.setdefault("LOCAL_IAM_RECORD_DIR", tempfile.mkdtemp(prefix="iam-calls-"))
+
+
+SESSION_CHECKS = "test_zz_session.py"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # Integration tests share one stack: run them after the fast unit tests, so failures show early; the
+    # checks of what the whole session did (logs, calls) come last.
+    def order(item: pytest.Item) -> int:
+        path = Path(str(item.fspath))
+        if path.name == SESSION_CHECKS:
+            return 2
+        return 0 if path.parts[-2] == "unit" else 1
+
+    items.sort(key=order)
+    integration = ROOT / "tests" / "integration"
+    collected = {Path(str(item.fspath)).name for item in items if Path(str(item.fspath)).parent == integration}
+    on_disk = {p.name for p in integration.glob("test_*.py")}
+    # Whether every integration test runs (no -k, no file picked): only then can "granted but never used" fail.
+    config.whole_integration_suite = (  # type: ignore[attr-defined]
+        collected == on_disk
+        and not config.option.keyword
+        and not config.option.markexpr
+        and not any("::" in arg for arg in config.args)
+    )

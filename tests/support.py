@@ -17,9 +17,40 @@ from typing import Any
 import httpx
 
 from espace_famille.importer.s3 import report_key
+from infra.cfn import LOCAL_ACCOUNT_ID
 from infra.local.stack import LocalStack, StackConfig, StackThread
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# What the session's stacks logged, and every secret the tests sent or received (passwords, tokens, invoice
+# keys, cookies): tests/integration/test_zz_session.py checks that no log holds any of them.
+STACK_LOGS: list[Path] = []
+SECRETS: set[str] = set()
+_SECRET_FIELDS = {"password", "new_password", "current_password", "old_password", "token", "key"}
+# Shorter values could match any log by chance ("K" as a key), and prove nothing.
+_MIN_SECRET = 5
+
+
+def note_secret(value: object) -> None:
+    # A value with few distinct characters ("aaaa…", a junk token of the bad-input tests) or a public
+    # constant (the local account id in every ARN) would match logs by chance and prove nothing.
+    if not isinstance(value, str) or value.strip() == LOCAL_ACCOUNT_ID:
+        return
+    if len(value.strip()) >= _MIN_SECRET and len(set(value)) >= 4:
+        SECRETS.add(value.strip())
+
+
+def _note_request_secrets(request: httpx.Request) -> None:
+    if "json" not in request.headers.get("content-type", ""):
+        return
+    try:
+        body = json.loads(request.content or b"null")
+    except (ValueError, RecursionError):  # the bad-input tests send such bodies on purpose
+        return
+    if isinstance(body, dict):
+        for name, value in body.items():
+            if name in _SECRET_FIELDS:
+                note_secret(value)
 
 
 @contextmanager
@@ -28,6 +59,7 @@ def running_stack(**config: Any) -> Iterator[tuple[LocalStack, Path]]:
     log_file = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed when the stack stops
         "w", prefix="stack-", suffix=".log", delete=False, encoding="utf-8"
     )
+    STACK_LOGS.append(Path(log_file.name))
     runner = StackThread(StackConfig(log=log_file, **config))
     try:
         runner.start()
@@ -64,6 +96,7 @@ class Client(httpx.Client):
         )
 
     def _add_cookies(self, request: httpx.Request) -> None:
+        _note_request_secrets(request)
         if self.jar and "cookie" not in request.headers:
             request.headers["cookie"] = "; ".join(f"{k}={v}" for k, v in self.jar.items())
 
@@ -75,6 +108,7 @@ class Client(httpx.Client):
                 self.jar.pop(name.strip(), None)
             else:
                 self.jar[name.strip()] = value
+                note_secret(value)
 
 
 _ip_counter = itertools.count(1)
@@ -150,6 +184,7 @@ def queued(client: httpx.Client) -> int:
 def link_token(mail_text: str, path: str) -> str:
     m = re.search(re.escape(path) + r"\?token=([A-Za-z0-9_-]+)", mail_text)
     assert m, f"no {path}?token= link in {mail_text!r}"
+    note_secret(m.group(1))
     return m.group(1)
 
 

@@ -101,6 +101,10 @@ class LocalAws:
     def s3_writes(self) -> int:
         return int(self._local("GET", "/__local__/s3-writes")["count"])
 
+    def iam_calls(self) -> list[tuple[str, str, str]]:
+        """(function, IAM action, resource ARN) of every call a function made on this server."""
+        return [(str(f), str(a), str(r)) for f, a, r in self._local("GET", "/__local__/iam-calls")]
+
     def sqs_sends(self, reset: bool = False) -> dict[str, int]:
         result: dict[str, int] = self._local("DELETE" if reset else "GET", "/__local__/sqs-sends")
         return result

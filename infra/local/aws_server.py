@@ -3,7 +3,10 @@
 It counts DynamoDB calls by operation (so tests assert the cost of a request and that none is a Scan),
 keeps the ordered list of AWS calls (so tests assert that two paths make the same calls, in the same order),
 stamps the mails SES accepts (for /__local__/mails) and counts S3 writes (so the stack knows when to look
-for new objects to fire S3 events). None of this is visible to the production code, which only sees AWS.
+for new objects to fire S3 events). It also notes which IAM action each function's call needs, on which
+resource: each function signs with its own access key id, its logical id (infra/local/workers.py), so the
+least-privilege test can compare what functions do with what template.yaml grants them. None of this is
+visible to the production code, which only sees AWS.
 
 It also runs DynamoDB calls one at a time. moto's DynamoDB backend is not thread-safe: a TransactWriteItems
 copies the tables' dicts while other requests' threads change them ("dictionary changed size during
@@ -16,9 +19,11 @@ long poll must not hold up the requests that would end it.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
 import logging
+import os
 import re
 import sys
 import threading
@@ -27,7 +32,9 @@ import urllib.parse
 from collections import Counter
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, unquote
 
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import make_server
@@ -77,8 +84,21 @@ class Recorder:
         self.mail_times: dict[str, str] = {}
         # Bumped by every DynamoDB call that may change an item: what the query index below is valid for.
         self.dynamodb_epoch = 0
+        # (function, IAM action, resource ARN) of every call a function made; appended to a file of
+        # LOCAL_IAM_RECORD_DIR when set, so that a test session gathers them across all its stacks.
+        self.iam_calls: set[tuple[str, str, str]] = set()
+        record_dir = os.environ.get("LOCAL_IAM_RECORD_DIR")
+        self.iam_file = Path(record_dir) / f"aws-{os.getpid()}.jsonl" if record_dir else None
         # Held while moto serves a DynamoDB call (see the module's docstring).
         self.dynamodb_lock = threading.Lock()
+
+    def note_iam(self, function: str, calls: list[tuple[str, str]]) -> None:
+        with self.lock:
+            new = [(function, action, arn) for action, arn in calls if (function, action, arn) not in self.iam_calls]
+            self.iam_calls.update(new)
+            if new and self.iam_file is not None:
+                with self.iam_file.open("a", encoding="utf-8") as fh:
+                    fh.writelines(json.dumps({"function": f, "action": a, "resource": r}) + "\n" for f, a, r in new)
 
     def stamp_mails(self) -> None:
         from moto.ses.models import ses_backends
@@ -127,6 +147,10 @@ def recording_app(app: Any, rec: Recorder) -> Callable[..., Iterable[bytes]]:
             with rec.lock:
                 rec.sqs_sends[target.split(".", 1)[1]] += 1
         auth = environ.get("HTTP_AUTHORIZATION", "")
+        signer = _CREDENTIAL.search(auth)
+        if signer and signer.group(1) not in _UNATTRIBUTED:
+            with contextlib.suppress(Exception):  # recording must never break the call itself
+                rec.note_iam(signer.group(1), iam_calls(environ, signer.group(2)))
         is_s3_write = "/s3/aws4_request" in auth and environ.get("REQUEST_METHOD") in ("PUT", "POST", "DELETE")
         if target.endswith(".TransactWriteItems"):
             with rec.dynamodb_lock:
@@ -209,6 +233,9 @@ def _local(environ: dict[str, Any], start_response: Callable[..., Any], rec: Rec
     elif path == "/__local__/s3-writes":
         with rec.lock:
             body = {"count": rec.s3_writes}
+    elif path == "/__local__/iam-calls":
+        with rec.lock:
+            body = sorted(rec.iam_calls)
     elif path == "/__local__/sqs-sends":
         with rec.lock:
             if method == "DELETE":
@@ -220,6 +247,85 @@ def _local(environ: dict[str, Any], start_response: Callable[..., Any], rec: Rec
     data = json.dumps(body).encode()
     start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
     return [data]
+
+
+_CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/[^/]+/[^/]+/([^/]+)/aws4_request")
+# The stack's own clients and the tests' (creating resources, polling queues, firing events).
+_UNATTRIBUTED = {"local", "testing"}
+_TRANSACT_ITEM_ACTIONS = {
+    "Put": "PutItem",
+    "Update": "UpdateItem",
+    "Delete": "DeleteItem",
+    "ConditionCheck": "ConditionCheckItem",
+    "Get": "GetItem",
+}
+
+
+def _json_body(environ: dict[str, Any]) -> dict[str, Any]:
+    """Reads the request body and puts it back for moto."""
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    raw = environ["wsgi.input"].read(length) if length else b""
+    environ["wsgi.input"] = io.BytesIO(raw)
+    found = json.loads(raw) if raw else {}
+    return found if isinstance(found, dict) else {}
+
+
+def iam_calls(environ: dict[str, Any], service: str) -> list[tuple[str, str]]:
+    """The (IAM action, resource ARN) pairs that IAM would check for this request.
+
+    A transaction is checked item by item (dynamodb:PutItem, …), as IAM does; a Query on an index against
+    the index's ARN.
+    """
+    prefix = f"{LOCAL_REGION}:{LOCAL_ACCOUNT_ID}"
+    target = environ.get("HTTP_X_AMZ_TARGET", "")
+    if service == "dynamodb" and "." in target:
+        operation = target.split(".", 1)[1]
+        body = _json_body(environ)
+
+        def arn(table: str, index: str | None = None) -> str:
+            return f"arn:aws:dynamodb:{prefix}:table/{table}" + (f"/index/{index}" if index else "")
+
+        if operation in ("TransactWriteItems", "TransactGetItems"):
+            out = []
+            for item in body.get("TransactItems", []):
+                for kind, spec in item.items():
+                    out.append((f"dynamodb:{_TRANSACT_ITEM_ACTIONS[kind]}", arn(spec["TableName"])))
+            return out
+        if operation in ("BatchGetItem", "BatchWriteItem"):
+            return [(f"dynamodb:{operation}", arn(name)) for name in body.get("RequestItems", {})]
+        return [(f"dynamodb:{operation}", arn(body.get("TableName", ""), body.get("IndexName")))]
+    if service == "sqs":
+        if target:
+            operation, body = target.split(".", 1)[1], _json_body(environ)
+            url = str(body.get("QueueUrl", ""))
+        else:  # the query protocol of older SDKs
+            query = parse_qs(environ.get("QUERY_STRING", ""))
+            operation, url = query.get("Action", [""])[0], query.get("QueueUrl", [""])[0]
+        action = operation.removesuffix("Batch") if operation.endswith("MessageBatch") else operation
+        return [(f"sqs:{action}", f"arn:aws:sqs:{prefix}:{url.rstrip('/').rsplit('/', 1)[-1]}")]
+    if service == "ses":
+        path = environ.get("PATH_INFO", "")
+        if path.endswith("/outbound-emails"):
+            sender = str(_json_body(environ).get("FromEmailAddress", ""))
+            return [("ses:SendEmail", f"arn:aws:ses:{prefix}:identity/{sender}")]
+        query = parse_qs(environ.get("QUERY_STRING", ""))
+        return [(f"ses:{query.get('Action', ['Unknown'])[0]}", f"arn:aws:ses:{prefix}:identity/*")]
+    if service == "s3":
+        method = environ.get("REQUEST_METHOD", "GET")
+        path = environ.get("PATH_INFO", "").encode("latin-1").decode("utf-8", "replace")  # WSGI's latin-1
+        bucket, _, key = unquote(path).lstrip("/").partition("/")
+        query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+        if not key:
+            action = {"GET": "ListBucket", "HEAD": "ListBucket", "PUT": "CreateBucket", "DELETE": "DeleteBucket"}
+            name = "DeleteObject" if method == "POST" and "delete" in query else action.get(method, method)
+            return [(f"s3:{name}", f"arn:aws:s3:::{bucket}")]
+        if "uploadId" in query or "uploads" in query:
+            name = "PutObject"
+        else:
+            name = {"GET": "GetObject", "HEAD": "GetObject", "PUT": "PutObject", "DELETE": "DeleteObject"}
+            name = name.get(method, method)
+        return [(f"s3:{name}", f"arn:aws:s3:::{bucket}/{key}")]
+    return [(f"{service}:{target or environ.get('REQUEST_METHOD', '')}", "*")]
 
 
 def index_moto_queries(rec: Recorder) -> None:

@@ -137,6 +137,8 @@ class LocalStack:
         return {
             "url": self.url,
             "payfip_url": self.payfip_server.url,
+            "payfip_service_url": self.payfip_server.service_url,
+            "payfip_mode": self.template.parameters.get("PayfipMode", "T"),
             "aws_endpoint_url": self.aws.endpoint_url,
             "region": LOCAL_REGION,
             "tables": {k: self.resource_name(k) for k in self.template.resources_of_type("AWS::DynamoDB::Table")},
@@ -177,17 +179,51 @@ class LocalStack:
                     self._fire(trigger.function, s3_event(trigger, key, obj))
 
     def _fire(self, function: str, event: dict[str, Any]) -> None:
-        """An asynchronous invocation, as S3 and EventBridge make them."""
+        """An asynchronous invocation, as S3 and EventBridge make them.
+
+        Lambda tries an event 1 + MaximumRetryAttempts times (here without its minutes of back-off), then
+        sends a record of it to the function's on-failure destination, if it has one.
+        """
 
         async def run() -> None:
-            try:
-                await self.pools[function].invoke(event)
-            except InvocationError as exc:
-                self._log(f"[event] {function} failed: {exc}\n{exc.trace}")
+            pool = self.pools[function]
+            attempts = 1 + pool.function.max_retries
+            for attempt in range(1, attempts + 1):
+                try:
+                    await pool.invoke(event)
+                    return
+                except InvocationError as exc:
+                    self._log(f"[event] {function} failed (attempt {attempt}/{attempts}): {exc}\n{exc.trace}")
+                    error = exc
+            if pool.function.on_failure_queue is not None:
+                await asyncio.to_thread(self._send_failed_event, function, event, error, attempts)
 
         task = asyncio.create_task(run())
         self._invocations.add(task)
         task.add_done_callback(self._invocations.discard)
+
+    def _send_failed_event(self, function: str, event: dict[str, Any], error: InvocationError, attempts: int) -> None:
+        """The record Lambda sends to an on-failure destination (its documented shape)."""
+        assert self.template is not None
+        queue = self.pools[function].function.on_failure_queue
+        assert queue is not None
+        record = {
+            "version": "1.0",
+            "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "requestContext": {
+                "requestId": str(uuid.uuid4()),
+                "functionArn": self.template.get_att(function, "Arn") + ":$LATEST",
+                "condition": "RetriesExhausted",
+                "approximateInvokeCount": attempts,
+            },
+            "requestPayload": event,
+            "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
+            "responsePayload": {"errorType": error.kind, "errorMessage": str(error)},
+        }
+        try:
+            self.aws.client("sqs").send_message(QueueUrl=self.template.queue_url(queue), MessageBody=json.dumps(record))
+        except Exception as exc:  # as Lambda, a destination that cannot take the record loses it
+            self._log(f"[event] {function}: the failed event could not be sent to {queue}: {exc!r}")
 
     # -- SQS event source mappings -------------------------------------------------------------
     async def _poll(self, trigger: SqsTrigger) -> None:

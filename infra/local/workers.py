@@ -143,7 +143,8 @@ def lambda_environment(function: Function, endpoint_url: str, extra: dict[str, s
             "AWS_EXECUTION_ENV": "AWS_Lambda_python3.13",
             "AWS_REGION": LOCAL_REGION,
             "AWS_DEFAULT_REGION": LOCAL_REGION,
-            "AWS_ACCESS_KEY_ID": "local",
+            # Each function signs with its own key id, so the local AWS server knows whose call it serves.
+            "AWS_ACCESS_KEY_ID": function.logical_id,
             "AWS_SECRET_ACCESS_KEY": "local",
             "AWS_ENDPOINT_URL": endpoint_url,
             # Local only: the SDK names the function in its User-Agent ("app/<id>"), so that the local AWS

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from espace_famille import mail, passwords, ratelimit, sessions
+from espace_famille import mail, passwords, ratelimit, retention, sessions
 from espace_famille.clock import iso, parse_iso
 from espace_famille.dal import accounts as store
 from espace_famille.dal import sessions as session_store
@@ -190,6 +190,7 @@ def _open_session(account: Account, trusted: bool, now: datetime) -> LoggedIn:
     """A new session, and a device cookie for a browser that has no live one for this account."""
     token = sessions.new_token()
     session_store.create(sessions.token_hash(token), account.account_id, sessions.SessionTimes.start(now))
+    retention.note_use(account.account_id, now)
     if trusted:
         return LoggedIn(account, token)
     device = sessions.new_token()

@@ -31,7 +31,7 @@ from espace_famille.errors import (
     ValidationFailed,
 )
 from espace_famille.headers import add_security_headers
-from espace_famille.observability import logger, metrics, traced
+from espace_famille.observability import count_api_outcome, logger, metrics, traced
 
 MAX_BODY_BYTES = 64 * 1024
 # No body of this API nests beyond 2 or 3 levels. A bound far below Python's recursion limit lets json.loads
@@ -341,6 +341,7 @@ def lambda_handler_for(
             result = envelope(rejected.status, rejected.code, rejected.message, rejected.headers)
         else:
             result = in_envelope(app.resolve(event, context))
+            count_api_outcome(str(event.get("routeKey", "")), int(result.get("statusCode", 0)))
         # Every API answer is personal or may be: none is ever cached.
         add_security_headers(result.setdefault("headers", {}), personal=True)
         return result

@@ -22,12 +22,13 @@ from urllib.parse import parse_qsl
 
 from espace_famille import mail
 from espace_famille.clock import PARIS, iso, parse_iso
+from espace_famille.config import payfip_saisie, settings
 from espace_famille.dal import payments as store
 from espace_famille.dal.payments import HELD_UNTIL, Conflict, InvoiceChange, PaidInvoice, Payment
 from espace_famille.errors import DomainError, NotFound, ValidationFailed
 from espace_famille.invoices import PAYMENT_IN_PROGRESS, not_payable_reason
 from espace_famille.model import MAX_AMOUNT_CENTS, OPAQUE_ID, Invoice, Regie
-from espace_famille.observability import logger
+from espace_famille.observability import count, count_payment_outcome, logger
 from espace_famille.payfip import (
     PayfipClient,
     PayfipEndpoints,
@@ -193,7 +194,7 @@ def initiate(
             amount_cents=amount,
             email=clean_email,
             objet=objet_for(regie.name, [i.reference for i in ordered]),
-            saisie=regie.payment_options.get("saisie", "T"),
+            saisie=payfip_saisie(regie.payment_options.get("saisie", "T"), settings().payfip_mode),
             urlnotif=f"{site_url}/webhooks/payfip",
             urlredirect=f"{site_url}/paiement/retour?payment={pid}",
         )
@@ -203,6 +204,7 @@ def initiate(
         _give_up(payment, now, "provider unavailable at creation")
         raise ProviderDown() from None
     store.record_provider_ref(payment, idop, now_iso)
+    count("PaymentsInitiated")
     return {"payment_id": pid, "redirect_url": provider.page_url(idop), "amount_cents": amount}
 
 
@@ -352,6 +354,7 @@ def apply(
                 raise NotFound() from None
             current = fresh
             continue
+        count_payment_outcome(todo.to_status)
         if todo.to_status == "anomaly":
             logger.error("payment anomaly", extra={"payment_id": current.payment_id, "anomaly": todo.detail})
         if after is not None:

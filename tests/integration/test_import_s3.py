@@ -150,3 +150,15 @@ def test_an_object_outside_imports_is_not_imported(stack):
         f"reports/{cid}/parents.jsonl.json",
     ]
     assert get_invoice(stack, cid, "OUT-1") is None
+
+
+def test_a_changed_open_invoice_is_replaced_through_s3(stack):
+    cid = unique_id()
+    first = f"imports/{cid}/factures.csv"
+    import_file(stack, f"imports/{cid}/parents.jsonl", parents(cid))
+    assert import_file(stack, first, csv_text([invoice(cid, f"{cid}-1")]))["counts"] == counts(read=1, created=1)
+    again = f"imports/{cid}/encore/factures.csv"
+    changed = csv_text([invoice(cid, f"{cid}-1", amount="30,00", debtor_name="Mme LACROIX Julie")])
+    assert import_file(stack, again, changed)["counts"] == counts(read=1, updated=1)
+    stored = get_invoice(stack, cid, f"{cid}-1")
+    assert stored is not None and stored["amount_cents"] == {"N": "3000"}

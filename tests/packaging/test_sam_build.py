@@ -1,17 +1,26 @@
-"""Packaging: `sam build` succeeds and every built function imports under the runtime's Python with its layer."""
+"""Packaging: `sam build` succeeds; every built function imports, then handles an event, as Lambda runs it."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from infra.cfn import load_yaml
+from espace_famille.importer.s3 import report_key
+from infra.cfn import LOCAL_REGION, Template, load_template, load_yaml
+from infra.local.aws import LocalAws
+from infra.local.gateway import build_event
+from infra.local.stack import s3_event, scheduled_event, sqs_event
+from infra.local.workers import WORKER_SCRIPT, lambda_environment
 from tests.support import ROOT
 
 pytestmark = pytest.mark.packaging
@@ -150,3 +159,103 @@ def test_payfip_adapter_works_from_the_built_layer(built):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip() == "http://p/x?idop=abc Regie ete 2017 WI 00 9710"
+
+
+def _event_for(tpl: Template, logical_id: str, aws: LocalAws) -> tuple[str, dict[str, Any]]:
+    """A representative event of the function's trigger: (trigger kind, event)."""
+    if logical_id in tpl.authorizer_identity:
+        route = next(r for r in tpl.routes if r.authorizer == logical_id)
+        scope = _scope(route.method if route.method != "ANY" else "GET", route.path, [(b"cookie", b"sid=nope")])
+        event = build_event(scope, b"", route, {})
+        event.update({"type": "REQUEST", "routeArn": f"arn:aws:execute-api:{LOCAL_REGION}:1:api/$default/x"})
+        event["identitySource"] = ["sid=nope"]
+        event["headers"]["cookie"] = "sid=nope"
+        return "authorizer", event
+    routes = [r for r in tpl.routes if r.function == logical_id]
+    if routes:
+        route = next((r for r in routes if r.method == "GET" and "{" not in r.path), routes[0])
+        path = re.sub(r"\{[^}]+\}", "x", route.path)
+        body = b"" if route.method == "GET" else b"{}"
+        scope = _scope(route.method, path, [(b"content-type", b"application/json"), (b"host", b"127.0.0.1")])
+        params = {m.group(1): "x" for m in re.finditer(r"\{([^}+]+)\+?\}", route.path)}
+        return "http", build_event(scope, body, route, params)
+    s3_triggers = [t for t in tpl.s3_triggers if t.function == logical_id]
+    if s3_triggers:
+        trigger = s3_triggers[0]
+        s3 = aws.client("s3")
+        key = f"{trigger.prefix}packaging/parents.jsonl"
+        s3.put_object(
+            Bucket=trigger.bucket, Key=key, Body=(ROOT / "infra" / "demo" / "01-jolieville.jsonl").read_bytes()
+        )
+        obj = s3.list_objects_v2(Bucket=trigger.bucket, Prefix=key)["Contents"][0]
+        return "s3", s3_event(trigger, key, obj)
+    sqs_triggers = [t for t in tpl.sqs_triggers if t.function == logical_id]
+    if sqs_triggers:
+        sqs = aws.client("sqs")
+        url = tpl.queue_url(sqs_triggers[0].queue)
+        message = json.dumps({"id": "packaging-1", "to": "parent@example.org", "subject": "Test", "text": "Bonjour"})
+        sqs.send_message(QueueUrl=url, MessageBody=message)
+        received = sqs.receive_message(QueueUrl=url, AttributeNames=["All"], MessageAttributeNames=["All"])
+        return "sqs", sqs_event(tpl.get_att(sqs_triggers[0].queue, "Arn"), received["Messages"])
+    schedules = [s for s in tpl.schedules if s.function == logical_id]
+    assert schedules, f"{logical_id}: no trigger this test knows; give it a representative event here"
+    return "schedule", scheduled_event(schedules[0])
+
+
+def _scope(method: str, path: str, headers: list[tuple[bytes, bytes]]) -> dict[str, Any]:
+    return {"method": method, "path": path, "headers": headers, "query_string": b"", "scheme": "https"}
+
+
+def test_every_built_function_handles_an_event_of_its_trigger(built):
+    """Each built function, run as Lambda runs it (the runtime's Python, its code and the built layer only,
+    no site-packages), against moto server, with an event of its trigger: HTTP, authorizer, S3, SQS, schedule.
+    """
+    runtime = _runtime_python()
+    # Named as the local stacks are, so its calls read like theirs for the least-privilege check.
+    tpl = load_template(ROOT / "template.yaml", {"SiteUrl": "https://famille.example"})
+    built_template = load_yaml(built / "template.yaml")
+    layer = built / "SharedLayer" / "python"
+    outcomes: dict[str, tuple[str, Any]] = {}
+    aws = LocalAws()
+    aws.start()
+    try:
+        aws.create_resources(tpl)
+        for logical_id, source in tpl.functions.items():
+            code_dir = built / built_template["Resources"][logical_id]["Properties"]["CodeUri"]
+            function = dataclasses.replace(source, code_uri=code_dir, layers=[layer])
+            kind, event = _event_for(tpl, logical_id, aws)
+            env = lambda_environment(function, aws.endpoint_url)
+            # -S: not even the interpreter's own site-packages; only the code and the layer, as in Lambda.
+            request = {"event": event, "request_id": "packaging", "deadline_ms": int((time.time() + 60) * 1000)}
+            result = subprocess.run(
+                [runtime, "-S", "-E", str(WORKER_SCRIPT), str(code_dir), function.handler, str(layer)],
+                input=json.dumps(request) + "\n",
+                env=env,
+                cwd=str(code_dir),
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+            assert result.returncode == 0 and result.stdout, f"{logical_id}: {result.stderr[-3000:]}"
+            answer = json.loads(result.stdout.strip().splitlines()[-1])
+            assert "error" not in answer, f"{logical_id} ({kind}): {answer['error']}\n{result.stderr[-3000:]}"
+            outcomes[logical_id] = (kind, answer["result"])
+        mails = aws.mails()
+        [trigger] = tpl.s3_triggers
+        report_body = aws.client("s3").get_object(
+            Bucket=trigger.bucket, Key=report_key(f"{trigger.prefix}packaging/parents.jsonl")
+        )
+        report = json.loads(report_body["Body"].read())
+    finally:
+        aws.stop()
+    assert set(outcomes) == set(tpl.functions)
+    for logical_id, (kind, answer) in outcomes.items():
+        if kind == "http":
+            assert isinstance(answer, dict) and 200 <= answer["statusCode"] < 500, (logical_id, answer)
+        elif kind == "authorizer":
+            assert answer == {"isAuthorized": False} or answer.get("isAuthorized") is False, (logical_id, answer)
+        elif kind == "sqs":
+            assert answer == {"batchItemFailures": []}, (logical_id, answer)
+    assert outcomes["HealthFunction"][1]["statusCode"] == 200, "the health check reads the table"
+    assert report["status"] == "done" and not report["counts"].get("rejected"), report
+    assert [m["to"] for m in mails] == ["parent@example.org"], "the mail function sent its message through SES"

@@ -158,3 +158,8 @@ OUTBOX_FAILED = "OUTBOX#failed"
 def outbox_gsi2(partition: str, created_at: str, mail_id: str) -> dict[str, str]:
     """A mail not yet sent, in a sparse partition the sweep reads oldest first (removed once sent)."""
     return {"GSI2PK": partition, "GSI2SK": f"{created_at}#{mail_id}"}
+
+
+def last_use_gsi2(month: str, account_id: str) -> dict[str, str]:
+    """An account in the partition of the month it was last used (RGPD retention reads the old months)."""
+    return {"GSI2PK": f"LASTUSE#{month}", "GSI2SK": account_id}

@@ -7,7 +7,7 @@ only while it is still the way it was read. A cancelled transaction tells the ca
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +19,7 @@ from espace_famille.dal.table import (
     batch_get,
     cancellation_reasons,
     client,
+    from_ddb,
     get,
     is_condition_failure,
     query,
@@ -420,3 +421,65 @@ def lift_hold(payment: Payment, now_iso: str, note: str) -> None:
         if inv.lock_payment_id == payment.payment_id:
             items.append(_invoice_element(payment, InvoiceChange(inv, "release"), now_iso))
     _transact(items)
+
+
+def refund(payment: Payment, paid_invoices: list[Invoice], now_iso: str, note: str, event: dict[str, str]) -> None:
+    """Records a refund the trésorerie made: the payment becomes refunded and the invoices it paid reopen.
+
+    One transaction: the payment must still be paid, and each invoice still paid by it (an invoice the régie
+    changed since keeps its new state and is not in `paid_invoices`).
+    """
+    name = table()
+    items: list[dict[str, Any]] = [
+        {
+            "Update": {
+                "TableName": name,
+                "Key": to_ddb(keys.payment(payment.payment_id)),
+                "UpdateExpression": "SET #s = :refunded, updated_at = :now, refunded_at = :now, refund_note = :note, "
+                "history = list_append(if_not_exists(history, :empty), :event)",
+                "ConditionExpression": "#s = :paid",
+                "ExpressionAttributeNames": {"#s": "status"},
+                "ExpressionAttributeValues": values(
+                    refunded="refunded", now=now_iso, note=note, empty=[], event=[event], paid="paid"
+                ),
+            }
+        }
+    ]
+    for inv in paid_invoices:
+        items.append(
+            {
+                "Update": {
+                    "TableName": name,
+                    "Key": to_ddb(keys.invoice(inv.invoice_id)),
+                    "UpdateExpression": "SET #s = :open, GSI1SK = :sk REMOVE paid_at, paid_by",
+                    "ConditionExpression": "#s = :paid AND paid_by = :pid",
+                    "ExpressionAttributeNames": {"#s": "status"},
+                    "ExpressionAttributeValues": values(
+                        open="open",
+                        paid="paid",
+                        pid=payment.payment_id,
+                        sk=keys.invoice_state_sk("open", inv.issued_on, inv.reference),
+                    ),
+                }
+            }
+        )
+    _transact(items)
+
+
+def settled_between(start_iso: str, end_iso: str) -> Iterator[tuple[list[Payment], int]]:
+    """Pages of the paid (and since refunded) payments made in [start, end), with each page's scanned count.
+
+    A Scan with a filter: the treasury export runs from a workstation, never on a request.
+    """
+    args: dict[str, Any] = {
+        "TableName": table(),
+        "FilterExpression": "kind = :k AND paid_at >= :a AND paid_at < :b AND #s IN (:paid, :refunded)",
+        "ExpressionAttributeNames": {"#s": "status"},
+        "ExpressionAttributeValues": values(k="payment", a=start_iso, b=end_iso, paid="paid", refunded="refunded"),
+    }
+    while True:
+        page = client().scan(**args)
+        yield [from_item(from_ddb(raw)) for raw in page.get("Items", [])], int(page.get("ScannedCount", 0))
+        if "LastEvaluatedKey" not in page:
+            return
+        args["ExclusiveStartKey"] = page["LastEvaluatedKey"]
