@@ -1,4 +1,4 @@
-"""HTTP plumbing of the API functions: the resolver, the request guard and the error envelope (DESIGN §6, §7)."""
+"""HTTP plumbing of the API functions: the resolver, the request guard and the error envelope (the contract in docs/api.md)."""
 
 from __future__ import annotations
 

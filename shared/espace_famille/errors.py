@@ -1,4 +1,4 @@
-"""Domain errors, each with the HTTP status and error code of the API contract (DESIGN §7)."""
+"""Domain errors, each with the HTTP status and error code of the API contract (docs/api.md)."""
 
 from __future__ import annotations
 

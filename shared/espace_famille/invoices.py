@@ -1,4 +1,4 @@
-"""The parent's invoices: the three views of "Mes factures", an invoice's detail, hiding (DESIGN §1, §7)."""
+"""The parent's invoices: the three views of "Mes factures", an invoice's detail, hiding (docs/api.md)."""
 
 from __future__ import annotations
 

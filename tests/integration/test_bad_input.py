@@ -1,4 +1,4 @@
-"""Bad input on the accounts routes: exact status and error code, and nothing written (DESIGN §6, §7)."""
+"""Bad input on the accounts routes: exact status and error code, and nothing written (the contract in docs/api.md)."""
 
 from __future__ import annotations
 
@@ -350,7 +350,7 @@ def test_bad_input_with_a_session(stack, parent, method, path, body, headers, st
 
 
 # -- default deny -------------------------------------------------------------------------------------
-# DESIGN §6: only these may skip the session authorizer.
+# Only these may skip the session authorizer (docs/security.md).
 ALLOWED_PUBLIC = {
     "POST /api/accounts",
     "POST /api/accounts/confirm",

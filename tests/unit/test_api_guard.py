@@ -1,4 +1,4 @@
-"""The request guard of API functions: body size, content type, JSON, Origin (DESIGN §6)."""
+"""The request guard of API functions: body size, content type, JSON, Origin."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Request field rules (DESIGN §6) and the French texts of amounts and dates."""
+"""Request field rules and the French texts of amounts and dates."""
 
 from __future__ import annotations
 
