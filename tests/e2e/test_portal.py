@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
+from datetime import date, timedelta
 
 import pytest
 from playwright.sync_api import Page, expect
 
 from espace_famille.sessions import COOKIE_NAME
 from tests.e2e.conftest import check_screen, log_in, mail_link, new_family, parent_with, row, screen
-from tests.support import Client
+from tests.support import Client, import_via_s3
 
 pytestmark = pytest.mark.e2e
 
@@ -217,3 +219,32 @@ def test_legal_pages(page: Page, path, title, words):
     for word in words:
         expect(page.locator("main")).to_contain_text(word)
     check_screen(page, "40" + path.replace("/", "-"))
+
+
+def test_paid_invoices_show_even_when_the_newest_page_is_all_hidden(page: Page, stack):
+    """A page of the paid view can hold only invoices the parent hid: the page reads on, never says "none"."""
+    u = uuid.uuid4().hex[:8].upper()
+    header = "collectivite_id;regie_id;reference;key;debtor_id;debtor_name;issued_on;due_on;amount;status;paid_at"
+    rows = [header]
+    # 52 paid invoices, newest first by issue date; the 51 newest get hidden, the oldest stays shown.
+    start = date(2020, 1, 1)
+    for n in range(52):
+        issued = (start + timedelta(days=n)).strftime("%d/%m/%Y")
+        rows.append(
+            f"JOLIEVILLE;CANTINE;H{u}-{n:02d};K{u}{n:02d};H{u};M MARTIN Paul;{issued};{issued};5,00;paid;{issued} 10:00:00"
+        )
+    report = import_via_s3(stack, f"factures-{u}.csv", "\n".join(rows) + "\n")
+    assert report["status"] == "done" and not report["counts"]["rejected"], report
+    parent = parent_with(stack, ("JOLIEVILLE", f"H{u}-00", f"K{u}00"))
+    paid = {i["reference"]: i["id"] for i in parent.api.get("/api/invoices?view=hidden").json()["invoices"]}
+    assert paid == {}
+    first = parent.api.get("/api/invoices?view=paid&limit=200").json()["invoices"]
+    assert len(first) == 52
+    for invoice in first:
+        if invoice["reference"] != f"H{u}-00":
+            assert parent.api.put(f"/api/invoices/{invoice['id']}/hidden").status_code == 204
+    log_in(page, parent.email)
+    page.goto("/#factures")
+    page.get_by_role("link", name="Factures payées").click()
+    expect(row(page, f"H{u}-00", "#paid-groups")).to_be_visible()
+    expect(page.locator("#paid-groups")).not_to_contain_text("Vous n’avez aucune facture payée.")

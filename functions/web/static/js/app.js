@@ -440,10 +440,21 @@ async function loadCurrent() {
 
 async function loadPaid(more) {
   try {
-    const cursor = more && state.paidCursor ? `&cursor=${encodeURIComponent(state.paidCursor)}` : "";
-    const data = await api("GET", `/api/invoices?view=paid${cursor}`);
-    state.paid = more ? [...state.paid, ...data.invoices] : data.invoices;
-    state.paidCursor = data.next_cursor || null;
+    const shown = more ? [...state.paid] : [];
+    const before = shown.length;
+    let cursor = more ? state.paidCursor : null;
+    let pages = 0;
+    do {
+      const query = cursor ? `&cursor=${encodeURIComponent(cursor)}` : "";
+      const data = await api("GET", `/api/invoices?view=paid${query}`);
+      shown.push(...data.invoices);
+      cursor = data.next_cursor || null;
+      pages += 1;
+      // A page may hold only invoices the parent hid: read on (a few pages at most) instead of showing
+      // "no paid invoice" above a "more" button.
+    } while (cursor && shown.length === before && pages < 5);
+    state.paid = shown;
+    state.paidCursor = cursor;
   } catch (error) {
     $("paid-groups").replaceChildren(h("p", { class: "error" }, explain(error)));
     return;
