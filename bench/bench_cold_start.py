@@ -136,6 +136,10 @@ def seed(bucket: str) -> tuple[str, list[Case]]:
     s3_event = {
         "Records": [{"s3": {"bucket": {"name": bucket}, "object": {"key": "imports/bench/01-jolieville.jsonl"}}}]
     }
+    # PayFiP posts a form; an idop we never issued is answered 404 after the same reads as a real one.
+    webhook = http_event("POST", "/webhooks/payfip")
+    webhook["headers"]["content-type"] = "application/x-www-form-urlencoded"
+    webhook["body"] = "idop=bench-unknown-idop"
     cases = [
         Case("health: GET /api/health", "HealthFunction", http_event("GET", "/api/health"), status_is(200)),
         Case(
@@ -175,6 +179,19 @@ def seed(bucket: str) -> tuple[str, list[Case]]:
             status_is(200),
         ),
         Case("news: GET /api/news", "NewsFunction", http_event("GET", "/api/news", account=account_id), status_is(200)),
+        Case(
+            "payments: GET /api/payments",
+            "PaymentsFunction",
+            http_event("GET", "/api/payments", account=account_id),
+            status_is(200),
+        ),
+        Case(
+            "payfip webhook: POST /webhooks/payfip (unknown idop)",
+            "PayfipWebhookFunction",
+            webhook,
+            status_is(404),
+        ),
+        Case("reconcile: no payment pending", "ReconcileFunction", {}, lambda result: result.get("checked") == 0),
         Case(
             "import: one small file from S3",
             "ImportFunction",

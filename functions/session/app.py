@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aws_lambda_powertools.event_handler import Response
 
-from espace_famille import accounts, passwords
+from espace_famille import accounts
 from espace_famille.api import (
     client_ip,
     device_token,
@@ -18,10 +18,6 @@ from espace_famille.clock import system_clock
 from espace_famille.validation import Body, Email, GivenPassword
 
 app = make_resolver()
-
-# At init, not on the first unknown e-mail: that login would otherwise take one hash longer than the
-# others, and answer whether the address has an account.
-passwords.prepare_decoy()
 
 
 class LoginBody(Body):

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from functools import lru_cache
 from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from zxcvbn import zxcvbn
 
 # OWASP's minimum for argon2id is m=19 MiB, t=2, p=1 (Password Storage Cheat Sheet). We take RFC 9106's
 # second recommended profile in memory and time (m=64 MiB, t=3), well above it, with p=1: Lambda gives a
@@ -38,19 +36,15 @@ def needs_rehash(stored_hash: str) -> bool:
     return _hasher.check_needs_rehash(stored_hash)
 
 
-@lru_cache(maxsize=1)
-def _decoy_hash() -> str:
-    return _hasher.hash("espace-famille: decoy password for unknown accounts")
-
-
-def prepare_decoy() -> None:
-    """Computes the decoy hash now (the login function's init), so no unknown e-mail's login pays for it."""
-    _decoy_hash()
+# The hash of a random secret nobody kept, with the parameters above: verifying a password against it costs
+# what verifying against a real account's hash costs, and shipping it ready means no process hashes it at
+# start-up or, worse, on its first unknown e-mail (which would then answer more slowly than the others).
+DECOY_HASH = "$argon2id$v=19$m=65536,t=3,p=1$zyilcV82MH+KeAtedvI2YQ$uLZPhQlx9CwYJmd/nrhVesnIGED2+12otmZx2qq+DyM"
 
 
 def burn_verification(password: str) -> None:
     """Spends the time of one verification, so an unknown e-mail answers as slowly as a wrong password."""
-    verify_password(_decoy_hash(), password)
+    verify_password(DECOY_HASH, password)
 
 
 # -- strength -------------------------------------------------------------------------------------------
@@ -106,6 +100,9 @@ def _advice(result: dict[str, Any]) -> str:
 
 def weakness(password: str, email: str, display_name: str) -> str | None:
     """Why the password is too weak for this account (French, saying what to do), or None if it is strong enough."""
+    # Loaded here: its dictionaries take longer to import than the rest of a login, which never needs them.
+    from zxcvbn import zxcvbn
+
     result = zxcvbn(password[:_ZXCVBN_MAX], user_inputs=user_inputs(email, display_name))
     if int(result["score"]) >= MIN_SCORE:
         return None
