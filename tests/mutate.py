@@ -43,6 +43,15 @@ MODULES: dict[str, tuple[list[str], str]] = {
 # decide about money, so that a big module's run stays feasible.
 FUNCTIONS: dict[str, dict[str, list[str]]] = {
     "payments": {f"{PKG}/payments.py": ["initiate", "plan", "apply"]},
+    "accounts": {
+        f"{PKG}/accounts.py": [
+            "_token",
+            "_trusted_device",
+            "_login_checks",
+            "_check_password",
+            "confirm_password_reset",
+        ]
+    },
 }
 
 
