@@ -83,6 +83,13 @@ def test_refused_initiations_leave_nothing_behind(table, pick, error):
     assert all(_invoice(i).lock_payment_id is None for i in [*fam.ids, fam.other_regie_invoice.invoice_id])
 
 
+def test_fifty_invoices_pass_the_count_check(table):
+    # 50 is allowed: these unknown ids get past the count and fail on lookup, not as too many.
+    fam = family(1)
+    with pytest.raises(NotFound):
+        _start(fam, FakeProvider(), [f"{n:026d}".replace("0", "a").replace("1", "b")[:26] for n in range(50)])
+
+
 @pytest.mark.parametrize(
     ("email", "ok"),
     [
@@ -112,6 +119,13 @@ def test_amount_range(table):
     with pytest.raises(payments.AmountOutOfRange):
         _start(big, FakeProvider())
     assert _invoice(big.ids[0]).lock_payment_id is None
+
+
+@pytest.mark.parametrize("amounts", [(100,), (50_000_00, 50_000_00)])
+def test_amount_range_bounds_are_payable(table, amounts):
+    # 1,00 € and 100 000,00 € in total are both accepted.
+    fam = family(len(amounts), amount=amounts[0])
+    assert _start(fam, FakeProvider())["amount_cents"] == sum(amounts)
 
 
 def test_paid_or_cancelled_or_not_online_is_not_payable(table):
@@ -199,6 +213,20 @@ def test_a_paid_result_after_local_expiry_is_applied_while_the_invoices_are_open
     assert _notify(provider, pid, T0 + timedelta(minutes=25)).status == "expired"
     provider.settle(_payment(pid).provider_ref or "", "P", T0 + timedelta(minutes=14))
     assert _notify(provider, pid, T0 + timedelta(minutes=30)).status == "paid"
+    assert _invoice(fam.ids[0]).paid_by == pid
+
+
+def test_applying_on_a_stale_read_decides_again_from_the_stored_payment(table):
+    fam, provider = family(1), FakeProvider()
+    pid = _start(fam, provider)["payment_id"]
+    stale = _payment(pid)
+    assert _notify(provider, pid, T0 + timedelta(minutes=25)).status == "expired"  # another caller, meanwhile
+    idop = stale.provider_ref or ""
+    provider.settle(idop, "P", T0 + timedelta(minutes=14))
+    # The transaction from "pending" is cancelled: the payment is read again (expired) and the late money applied.
+    after = payments.apply(stale, provider.result(idop), T0 + timedelta(minutes=30))
+    assert after.status == "paid" and _payment(pid).status == "paid"
+    assert [h["status"] for h in _payment(pid).history] == ["pending", "expired", "paid"]
     assert _invoice(fam.ids[0]).paid_by == pid
 
 

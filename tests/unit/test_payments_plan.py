@@ -56,6 +56,7 @@ def test_paid_and_matching_pays_every_invoice():
     assert todo is not None and todo.to_status == "paid"
     assert [c.action for c in todo.changes] == ["pay", "pay"]
     assert todo.fields["paid_at"] == "2026-09-15T08:03:00.000000Z" and todo.fields["transaction_number"] == "4242"
+    assert todo.fields["resultrans"] == "P"  # the provider's result code is kept for the treasury
 
 
 @pytest.mark.parametrize(
@@ -85,6 +86,19 @@ def test_an_invoice_locked_by_another_live_payment_is_left_alone():
     todo = payments.plan(_payment(), _paid(), _invoices(other, _invoice(1)), T0)
     assert todo is not None and todo.to_status == "anomaly"
     assert [c.action for c in todo.changes] == ["leave", "hold"]
+
+
+def test_another_payments_lock_is_over_at_its_lock_until():
+    # lock_until is the first instant the invoice is free again (the same bound as not_payable_reason).
+    ended = _invoice(0, lock_payment_id="b" * 26, lock_until=iso(T0 + timedelta(minutes=4)))
+    todo = payments.plan(_payment(), _paid(), _invoices(ended, _invoice(1)), T0 + timedelta(minutes=4))
+    assert todo is not None and todo.to_status == "paid"
+
+
+def test_a_vanished_invoice_makes_an_anomaly_and_the_ones_after_it_are_still_held():
+    todo = payments.plan(_payment(n=3), _paid(3000), _invoices(_invoice(1), _invoice(2)), T0)
+    assert todo is not None and todo.to_status == "anomaly" and "REF-0 no longer exists" in todo.detail
+    assert [(c.invoice.reference, c.action) for c in todo.changes] == [("REF-1", "hold"), ("REF-2", "hold")]
 
 
 def test_a_held_invoice_of_another_anomaly_is_not_paid_again():
