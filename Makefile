@@ -14,7 +14,7 @@ export AWS_DEFAULT_REGION ?= eu-west-3
 export PYENV_VERSION ?= 3.11.7:3.12.1:3.13.0
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help venv sam-venv run test lint unit integration packaging e2e chromium build bench mutate requirements clean
+.PHONY: help venv sam-venv run test lint unit integration packaging e2e chromium build bench mutate requirements openapi fuzz clean
 
 help:
 	@echo "make run    - the portal with demo data on http://127.0.0.1:$(PORT), PayFiP's emulator on :3001 (PAYFIP_PORT)"
@@ -23,6 +23,8 @@ help:
 	@echo "make build  - sam build (in its own venv)"
 	@echo "make bench  - benchmarks; figures go in docs/benchmarks.md"
 	@echo "make mutate - mutation testing of the guarding modules (MUTATE='claims links' for some; slow)"
+	@echo "make openapi - regenerate docs/openapi.json from the handlers (a test fails when it is stale)"
+	@echo "make fuzz   - schemathesis against docs/openapi.json on a local stack, longer than in make test"
 
 $(VENV)/.installed: pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) is missing: install Python 3.11 or newer"; exit 1; }
@@ -91,10 +93,19 @@ build: sam-venv
 bench: venv
 	$(PY) -m bench
 
+openapi: venv
+	$(PY) -m infra.openapi
+
+# make test runs a short schemathesis pass (tests/integration/test_schemathesis.py); this one runs longer.
+FUZZ_EXAMPLES ?= 200
+FUZZ_SCENARIOS ?= 100
+fuzz: venv
+	$(PY) -m tests.fuzz --max-examples $(FUZZ_EXAMPLES) --stateful-examples $(FUZZ_SCENARIOS)
+
 # Not part of `make test`: one test run per mutant. Edits sources in place while it runs (see docs/testing.md).
 MUTATE ?=
 mutate: venv
 	$(PY) -m tests.mutate $(MUTATE)
 
 clean:
-	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache .local test-artifacts .mutmut-cache html
+	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache .local test-artifacts .mutmut-cache html .schemathesis
