@@ -327,13 +327,15 @@ def _link(operation_id: str, parameters: dict[str, str], body: dict[str, Any] | 
 
 def _listing_parameters() -> list[dict[str, Any]]:
     from espace_famille import invoices
+    from espace_famille.model import View
 
+    views = [str(v) for v in View]
     return [
         {
             "name": "view",
             "in": "query",
             "required": False,
-            "schema": {"type": "string", "enum": list(invoices.VIEWS), "default": invoices.VIEWS[0]},
+            "schema": {"type": "string", "enum": views, "default": str(View.CURRENT)},
         },
         {
             "name": "limit",

@@ -6,7 +6,7 @@ import unicodedata
 from typing import Annotated
 
 from email_validator import EmailNotValidError, validate_email
-from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from espace_famille.text import has_control
 
@@ -81,7 +81,13 @@ def _filled_line(value: str) -> str:
     return value
 
 
-Email = Annotated[str, StringConstraints(max_length=320), AfterValidator(normalise_email)]
+# `format: email` tells clients (and schemathesis) what the validator wants; it is documentation only.
+Email = Annotated[
+    str,
+    StringConstraints(max_length=320),
+    AfterValidator(normalise_email),
+    Field(json_schema_extra={"format": "email"}),
+]
 # Length and control characters here; strength (zxcvbn, with the account's own words) in passwords.check_strength.
 NewPassword = Annotated[str, StringConstraints(max_length=PASSWORD_MAX * 4), AfterValidator(_new_password)]
 # A password given to prove who one is: any length the policy ever allowed; checked against the hash only.
