@@ -100,6 +100,15 @@ LINKS: dict[str, dict[int, dict[str, Link]]] = {
     },
 }
 
+# Headers a success answer carries that a client relies on, by route and status: name -> description.
+_SESSION_SET = "The session cookie (`__Host-ef_session`, HttpOnly, Secure, SameSite=Lax), and a device cookie when new."
+HEADERS: dict[str, dict[int, dict[str, str]]] = {
+    "POST /api/session": {200: {"Set-Cookie": _SESSION_SET}},
+    "DELETE /api/session": {204: {"Set-Cookie": "The session cookie, cleared (Max-Age=0)."}},
+    "POST /api/accounts/confirm": {204: {"Set-Cookie": _SESSION_SET}},
+    "GET /api/me/export": {200: {"Content-Disposition": "An attachment: the browser saves the account's data."}},
+}
+
 _STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
 _ERROR_TITLES = {
     400: "Bad request",
@@ -259,7 +268,9 @@ def _authorizer_response(status: int) -> dict[str, Any]:
     }
 
 
-def _operation(route: Route, pt_route: Any, operation: dict[str, Any], operation_ids: dict[str, str]) -> dict[str, Any]:
+def _operation(
+    route: Route, function_dir: str, pt_route: Any, operation: dict[str, Any], operation_ids: dict[str, str]
+) -> dict[str, Any]:
     """The template route's operation: Powertools' one, with the template's names, our statuses, errors and links."""
     op = copy.deepcopy(operation)
     key = route_key(route)
@@ -304,6 +315,12 @@ def _operation(route: Route, pt_route: Any, operation: dict[str, Any], operation
             response["links"] = {
                 name: _link(operation_ids[target], params, body) for name, (target, params, body) in links.items()
             }
+        headers = HEADERS.get(key, {}).get(status)
+        if headers:
+            response["headers"] = {
+                name: {"description": text, "required": True, "schema": {"type": "string"}}
+                for name, text in headers.items()
+            }
         responses[str(status)] = response
     protected = route.authorizer is not None
     for status, codes in error_codes(route, op).items():
@@ -313,6 +330,7 @@ def _operation(route: Route, pt_route: Any, operation: dict[str, Any], operation
             responses.setdefault(str(status), _authorizer_response(status))
     op["responses"] = dict(sorted(responses.items()))
     op["security"] = [{SECURITY_SCHEME: []}] if protected else []
+    op["tags"] = [function_dir]
     return op
 
 
@@ -396,7 +414,10 @@ def build(template_path: Path = ROOT / "template.yaml") -> dict[str, Any]:
                 raise ValueError(f"{method} {pt_route.openapi_path} is handled but not a route of template.yaml")
     paths: dict[str, dict[str, Any]] = {}
     for route, pt_route, operation in operations:
-        paths.setdefault(route.path, {})[route.method.lower()] = _operation(route, pt_route, operation, operation_ids)
+        function_dir = template.functions[route.function].code_uri.name
+        paths.setdefault(route.path, {})[route.method.lower()] = _operation(
+            route, function_dir, pt_route, operation, operation_ids
+        )
     schemas.update({"Error": ERROR, "GatewayMessage": GATEWAY_MESSAGE})
     # Powertools' own validation shapes are never answered (the envelope replaces them): keep what is used.
     used = _referenced(paths)
