@@ -297,12 +297,7 @@ def _operation(
         op.pop("parameters", None)
 
     responses: dict[str, Any] = {}
-    declared = {int(s): r for s, r in (operation.get("responses") or {}).items() if 200 <= int(s) < 300}
-    powertools_default = declared.pop(200, None) if pt_route.status_code == 200 and not pt_route.responses else None
-    for status in SUCCESS.get(key, ()) if powertools_default is not None else ():
-        declared[status] = powertools_default
-    if powertools_default is not None and key not in SUCCESS:
-        declared[200] = powertools_default
+    declared = _success_responses(key, pt_route, operation)
     for status, response in sorted(declared.items()):
         response = copy.deepcopy(response)
         if status == 204:
@@ -332,6 +327,19 @@ def _operation(
     op["security"] = [{SECURITY_SCHEME: []}] if protected else []
     op["tags"] = [function_dir]
     return op
+
+
+def _success_responses(key: str, pt_route: Any, operation: dict[str, Any]) -> dict[int, dict[str, Any]]:
+    """The route's success statuses: those it declares to Powertools, or SUCCESS's, with the declared schema."""
+    declared = {int(s): r for s, r in (operation.get("responses") or {}).items() if 200 <= int(s) < 300}
+    chose = pt_route.status_code != 200 or any(200 <= int(s) < 300 for s in pt_route.responses or {})
+    statuses = SUCCESS.get(key)
+    if statuses is None:
+        return declared
+    if chose and not set(declared) <= set(statuses):
+        raise ValueError(f"{key} declares {sorted(declared)} but SUCCESS says {list(statuses)}: drop it from SUCCESS")
+    default = next(iter(declared.values()))
+    return {status: declared.get(status, default) for status in statuses}
 
 
 def _link(operation_id: str, parameters: dict[str, str], body: dict[str, Any] | None) -> dict[str, Any]:
