@@ -22,21 +22,11 @@ DOCUMENT = ROOT / "docs" / "openapi.json"
 SESSION_COOKIE = "__Host-ef_session"
 SECURITY_SCHEME = "session"
 
-# What the handlers answer on success when the route does not declare it to Powertools (a handler that
-# returns a Response chooses its status at run time, which no signature shows). Routes absent: 200.
+# Success statuses beyond the one a route declares to Powertools: a handler that returns a Response may choose
+# another at run time, which no signature shows.
 SUCCESS: dict[str, tuple[int, ...]] = {
-    "DELETE /api/session": (204,),
-    "POST /api/accounts": (202,),
-    "POST /api/accounts/confirm": (204,),
-    "POST /api/password-resets": (202,),
-    "POST /api/password-resets/confirm": (204,),
-    "DELETE /api/me": (204,),
-    "POST /api/me/password": (204,),
-    "DELETE /api/me/regies/{link_id}": (204,),
-    "PUT /api/invoices/{id}/hidden": (204,),
-    "DELETE /api/invoices/{id}/hidden": (204,),
+    # 200 when the account was already linked: the route declares its 201.
     "POST /api/claims": (201, 200),
-    "POST /api/payments": (201,),
 }
 
 # The errors the domain raises on a route, beyond those derived from the route itself (the request guard,
@@ -82,16 +72,20 @@ LINKS: dict[str, dict[int, dict[str, Link]]] = {
     },
     _LIST: {
         200: {
-            "InvoiceDetail": ("GET /api/invoices/{id}", {"id": "$response.body#/invoices/0/id"}, None),
+            "InvoiceDetail": ("GET /api/invoices/{invoice_id}", {"invoice_id": "$response.body#/invoices/0/id"}, None),
             "PayInvoice": ("POST /api/payments", {}, {"invoice_ids": ["$response.body#/invoices/0/id"]}),
         }
     },
-    "GET /api/invoices/{id}": {
-        200: {"HideInvoice": ("PUT /api/invoices/{id}/hidden", {"id": "$response.body#/id"}, None)}
+    "GET /api/invoices/{invoice_id}": {
+        200: {"HideInvoice": ("PUT /api/invoices/{invoice_id}/hidden", {"invoice_id": "$response.body#/id"}, None)}
     },
-    "PUT /api/invoices/{id}/hidden": {
+    "PUT /api/invoices/{invoice_id}/hidden": {
         204: {
-            "ShowInvoice": ("DELETE /api/invoices/{id}/hidden", {"id": "$request.path.id"}, None),
+            "ShowInvoice": (
+                "DELETE /api/invoices/{invoice_id}/hidden",
+                {"invoice_id": "$request.path.invoice_id"},
+                None,
+            ),
             "HiddenInvoices": (_LIST, {"view": "hidden"}, None),
         }
     },
@@ -181,23 +175,13 @@ def _powertools_routes(resolver: Any) -> dict[tuple[str, str], Any]:
 
 
 def _error_schema(codes: tuple[str, ...]) -> dict[str, Any]:
-    return {"allOf": [{"$ref": "#/components/schemas/Error"}, {"properties": {"error": {"enum": list(codes)}}}]}
+    return {"allOf": [{"$ref": "#/components/schemas/ErrorAnswer"}, {"properties": {"error": {"enum": list(codes)}}}]}
 
 
 def _gateway_schema(message: str) -> dict[str, Any]:
     return {"allOf": [{"$ref": "#/components/schemas/GatewayMessage"}, {"properties": {"message": {"const": message}}}]}
 
 
-ERROR = {
-    "type": "object",
-    "description": "What our code answers for every error.",
-    "additionalProperties": False,
-    "required": ["error", "message"],
-    "properties": {
-        "error": {"type": "string", "description": "A stable code (docs/api.md lists them)."},
-        "message": {"type": "string", "description": "A French sentence for the parent."},
-    },
-}
 GATEWAY_MESSAGE = {
     "type": "object",
     "description": "What API Gateway answers by itself (the session authorizer's refusals, a function's crash).",
@@ -205,6 +189,13 @@ GATEWAY_MESSAGE = {
     "required": ["message"],
     "properties": {"message": {"type": "string"}},
 }
+
+
+def _envelope() -> dict[str, Any]:
+    """The error envelope's schema, from the model every error answer is built with."""
+    from espace_famille.answers import ErrorAnswer
+
+    return ErrorAnswer.model_json_schema(mode="serialization")
 
 
 def _referenced(node: Any) -> set[str]:
@@ -285,8 +276,6 @@ def _operation(
     for param, name in zip(path_params, names, strict=True):
         param["name"] = name
         param.get("schema", {}).pop("title", None)
-    if key == "GET /api/invoices" and not any(p.get("in") == "query" for p in op.get("parameters", [])):
-        op.setdefault("parameters", []).extend(_listing_parameters())
     if key.startswith("POST /webhooks/") and "requestBody" not in op:
         op.setdefault("parameters", []).append(_idop("query"))
         op["requestBody"] = {
@@ -351,40 +340,6 @@ def _link(operation_id: str, parameters: dict[str, str], body: dict[str, Any] | 
     return link
 
 
-def _listing_parameters() -> list[dict[str, Any]]:
-    from espace_famille import invoices
-    from espace_famille.model import View
-
-    views = [str(v) for v in View]
-    return [
-        {
-            "name": "view",
-            "in": "query",
-            "required": False,
-            "schema": {"type": "string", "enum": views, "default": str(View.CURRENT)},
-        },
-        {
-            "name": "limit",
-            "in": "query",
-            "required": False,
-            "description": "The paid view's page size.",
-            "schema": {
-                "type": "integer",
-                "minimum": 1,
-                "maximum": invoices.MAX_LIMIT,
-                "default": invoices.DEFAULT_LIMIT,
-            },
-        },
-        {
-            "name": "cursor",
-            "in": "query",
-            "required": False,
-            "description": "The `next_cursor` of the page before (opaque).",
-            "schema": {"type": "string", "maxLength": 512},
-        },
-    ]
-
-
 def _idop(where: str) -> dict[str, Any]:
     idop = {"type": "string", "description": "PayFiP's operation id (the field's name in any case)."}
     if where == "query":
@@ -426,7 +381,7 @@ def build(template_path: Path = ROOT / "template.yaml") -> dict[str, Any]:
         paths.setdefault(route.path, {})[route.method.lower()] = _operation(
             route, function_dir, pt_route, operation, operation_ids
         )
-    schemas.update({"Error": ERROR, "GatewayMessage": GATEWAY_MESSAGE})
+    schemas.update({"ErrorAnswer": _envelope(), "GatewayMessage": GATEWAY_MESSAGE})
     # Powertools' own validation shapes are never answered (the envelope replaces them): keep what is used.
     used = _referenced(paths)
     while True:
