@@ -102,3 +102,27 @@ def test_claim_list_detail_hide_are_linked(document):
     assert {link["operationId"] for link in links("/api/claims", "post", "201").values()} == {"list_invoices"}
     assert "get_invoice" in {link["operationId"] for link in links("/api/invoices", "get", "200").values()}
     assert {link["operationId"] for link in links("/api/invoices/{invoice_id}", "get", "200").values()} == {"hide"}
+
+
+def _domain_codes() -> set[str]:
+    from espace_famille import api, payments  # noqa: F401 - payments defines its errors
+    from espace_famille.errors import DomainError
+
+    classes, seen = [DomainError], set()
+    while classes:
+        cls = classes.pop()
+        seen.add(cls.code)
+        classes.extend(cls.__subclasses__())
+    return seen | {code for code, _ in api._STATUS_ERRORS.values()}
+
+
+def test_every_documented_error_code_is_one_the_code_answers(document):
+    documented = set()
+    for _, operation in _operations(document):
+        for response in operation["responses"].values():
+            for part in json.loads(json.dumps(response)).get("content", {}).get("application/json", {}).values():
+                for branch in part.get("oneOf", [part]):
+                    for piece in branch.get("allOf", []):
+                        documented |= set(piece.get("properties", {}).get("error", {}).get("enum", []))
+    assert documented
+    assert documented <= _domain_codes(), documented - _domain_codes()
