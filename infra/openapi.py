@@ -15,6 +15,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from espace_famille.model import OPAQUE_ID
 from infra.cfn import Function, Route, Template, load_template
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -275,7 +276,10 @@ def _operation(
     path_params = [p for p in op.get("parameters", []) if p.get("in") == "path"]
     for param, name in zip(path_params, names, strict=True):
         param["name"] = name
-        param.get("schema", {}).pop("title", None)
+        schema = param.setdefault("schema", {})
+        schema.pop("title", None)
+        # Every id in a path is one of ours: anything else is answered 404 before any read.
+        schema.setdefault("pattern", OPAQUE_ID.pattern)
     if key.startswith("POST /webhooks/") and "requestBody" not in op:
         op.setdefault("parameters", []).append(_idop("query"))
         op["requestBody"] = {
@@ -341,7 +345,13 @@ def _link(operation_id: str, parameters: dict[str, str], body: dict[str, Any] | 
 
 
 def _idop(where: str) -> dict[str, Any]:
-    idop = {"type": "string", "description": "PayFiP's operation id (the field's name in any case)."}
+    from espace_famille.payfip import _IDOP_RE
+
+    idop = {
+        "type": "string",
+        "pattern": f"^{_IDOP_RE.pattern}$",
+        "description": "PayFiP's operation id (the field's name in any case); any other value is a 422.",
+    }
     if where == "query":
         return {"name": "idop", "in": "query", "required": False, "schema": idop}
     return {"type": "object", "properties": {"idop": idop}}
