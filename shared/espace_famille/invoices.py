@@ -15,12 +15,11 @@ from espace_famille.clock import iso
 from espace_famille.dal import catalog
 from espace_famille.dal import invoices as store
 from espace_famille.dal import links as link_store
-from espace_famille.dal.links import Link
 from espace_famille.dal.payments import HELD_UNTIL
 from espace_famille.dal.table import in_parallel
 from espace_famille.errors import NotFound, ValidationFailed
 from espace_famille.links import names as link_names
-from espace_famille.model import OPAQUE_ID, Invoice, Regie, link_id
+from espace_famille.model import OPAQUE_ID, Invoice, Link, Regie, link_id
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200

@@ -6,9 +6,8 @@ from typing import Any
 
 from espace_famille.dal import catalog
 from espace_famille.dal import links as link_store
-from espace_famille.dal.links import Link
 from espace_famille.errors import NotFound
-from espace_famille.model import OPAQUE_ID
+from espace_famille.model import OPAQUE_ID, Link
 
 
 def names(links: list[Link]) -> catalog.Found:
