@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from espace_famille.api import lambda_handler_for, make_resolver
+from espace_famille.config import Need, init
 from espace_famille.dal import system
 from espace_famille.errors import ServiceUnavailable
+
+SETTINGS = init(Need.TABLE, Need.SITE)
 
 app = make_resolver(validation=False)  # no body, no parameter
 

@@ -9,6 +9,9 @@ from aws_lambda_powertools.event_handler import Response
 from espace_famille import invoices
 from espace_famille.api import account_id, lambda_handler_for, make_resolver
 from espace_famille.clock import system_clock
+from espace_famille.config import Need, init
+
+SETTINGS = init(Need.TABLE, Need.SITE)
 
 # No body anywhere, and the listing's three query parameters are checked by invoices.listing_query.
 app = make_resolver(validation=False)

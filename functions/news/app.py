@@ -6,6 +6,9 @@ from typing import Any
 
 from espace_famille import news
 from espace_famille.api import account_id, lambda_handler_for, make_resolver
+from espace_famille.config import Need, init
+
+SETTINGS = init(Need.TABLE, Need.SITE)
 
 app = make_resolver(validation=False)  # no body, no parameter
 
