@@ -335,6 +335,7 @@ def run_payments(args: argparse.Namespace) -> int:
         return 0
     from espace_famille.clock import iso, system_clock
     from espace_famille.dal import payments as store
+    from espace_famille.model import PaymentStatus
 
     if args.action == "export":
         return run_export(args)
@@ -359,7 +360,7 @@ def run_payments(args: argparse.Namespace) -> int:
         print(f"Paiement {args.payment_id} remboursé ; factures de nouveau à payer : {reopened}.")
         return 0
     payment = store.get_payment(args.payment_id, consistent=True)
-    if payment is None or payment.status != "anomaly":
+    if payment is None or payment.status != PaymentStatus.ANOMALY:
         raise CliError(f"pas d’anomalie {args.payment_id}")
     store.lift_hold(payment, iso(system_clock()), args.note)
     print(f"Anomalie {args.payment_id} résolue : ses factures sont de nouveau payables en ligne.")

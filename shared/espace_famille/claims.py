@@ -20,10 +20,10 @@ from espace_famille.dal import catalog
 from espace_famille.dal import invoices as invoice_store
 from espace_famille.dal import links as link_store
 from espace_famille.errors import InvoiceNotFound
-from espace_famille.model import Link, invoice_id, key_matches, link_id
+from espace_famille.model import InvoiceStatus, Link, invoice_id, key_matches, link_id
 from espace_famille.text import CODE_RE, KEY_RE, REFERENCE_RE, compact_upper
 
-CLAIMABLE = ("open", "paid")
+CLAIMABLE = (InvoiceStatus.OPEN, InvoiceStatus.PAID)
 
 
 @dataclass(frozen=True)

@@ -19,38 +19,44 @@ from espace_famille.dal.payments import HELD_UNTIL
 from espace_famille.dal.table import in_parallel
 from espace_famille.errors import NotFound, ValidationFailed
 from espace_famille.links import names as link_names
-from espace_famille.model import OPAQUE_ID, Invoice, Link, Regie, link_id
+from espace_famille.model import (
+    OPAQUE_ID,
+    PAID_EXTERNALLY,
+    Invoice,
+    InvoiceStatus,
+    Link,
+    NotPayableReason,
+    Regie,
+    View,
+    link_id,
+)
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
-VIEWS = ("current", "paid", "hidden")
 _LIMIT = re.compile(r"^[0-9]{1,6}$")
 _CURSOR_SK = re.compile(r"^P#\d{4}-\d{2}-\d{2}#[A-Z0-9][A-Z0-9._/-]{0,39}$")
 
 _NUMCLI = re.compile(r"^[0-9]{6}$")  # PayFiP's régie number: without it a régie cannot take a payment
 # Payment backends built so far; a régie with another one (or "none") is not payable online.
 ONLINE_BACKENDS = frozenset({"payfip"})
-# Why an invoice cannot be paid online (`not_payable_reason`, documented in docs/api.md); "paid" and
-# "cancelled" are the invoice's own status.
-REGIE_NOT_PAYABLE_ONLINE = "regie_not_payable_online"
-PAYMENT_IN_PROGRESS = "payment_in_progress"
-BEING_CHECKED = "being_checked"
 
 
-def not_payable_reason(invoice: Invoice, regie: Regie | None, now_iso: str) -> str | None:
+def not_payable_reason(invoice: Invoice, regie: Regie | None, now_iso: str) -> NotPayableReason | None:
     """Why the parent cannot tick this invoice, or None when it can be paid online now."""
-    if invoice.status != "open":
-        return invoice.status
+    if invoice.status != InvoiceStatus.OPEN:
+        # "paid" and "cancelled" are the invoice's own status.
+        return NotPayableReason(invoice.status)
     if invoice.lock_payment_id and invoice.lock_until == HELD_UNTIL:
-        return BEING_CHECKED  # a payment whose money may have been taken is being checked by the trésorerie
+        # A payment whose money may have been taken is being checked by the trésorerie.
+        return NotPayableReason.BEING_CHECKED
     if invoice.locked_at(now_iso):
-        return PAYMENT_IN_PROGRESS
+        return NotPayableReason.PAYMENT_IN_PROGRESS
     if (
         regie is None
         or regie.payment_backend not in ONLINE_BACKENDS
         or not _NUMCLI.match(regie.payment_options.get("numcli", ""))
     ):
-        return REGIE_NOT_PAYABLE_ONLINE
+        return NotPayableReason.REGIE_NOT_PAYABLE_ONLINE
     return None
 
 
@@ -71,7 +77,7 @@ def as_json(
         "amount_cents": invoice.amount_cents,
         "status": invoice.status,
         "paid_at": invoice.paid_at,
-        "payment_id": invoice.paid_by if invoice.paid_by not in (None, "external") else None,
+        "payment_id": invoice.paid_by if invoice.paid_by not in (None, PAID_EXTERNALLY) else None,
         "hidden": hidden,
         "payable": reason is None,
         "not_payable_reason": reason,
@@ -85,8 +91,8 @@ def listing_query(params: Mapping[str, str]) -> tuple[str, int, str | None]:
     def invalid(field: str, reason: str) -> ValidationFailed:
         return ValidationFailed(f"Données invalides — « {field} » : {reason}.")
 
-    view = params.get("view", "current")
-    if view not in VIEWS:
+    view = params.get("view", View.CURRENT)
+    if view not in tuple(View):
         raise invalid("view", "valeur non reconnue")
     raw = params.get("limit")
     if raw is not None and not _LIMIT.match(raw):
@@ -124,7 +130,7 @@ def list_invoices(account_id: str, view: str, limit: int, cursor: str | None, no
 
         return shown
 
-    if view == "current":
+    if view == View.CURRENT:
         # Not paginated: total_due_cents is the sum of the whole view, which a family's open invoices keep small.
         names, per_link = _with_names(
             links,
@@ -138,14 +144,15 @@ def list_invoices(account_id: str, view: str, limit: int, cursor: str | None, no
             "total_due_cents": sum(r["amount_cents"] for r in rows if r["payable"]),
             "next_cursor": None,
         }
-    if view == "hidden":
+    if view == View.HIDDEN:
         linked = {lk.link_id for lk in links}
         names, [found] = _with_names(links, [lambda: store.many(hidden) if linked and hidden else []])
         shown = shown_with(names)
         rows = [
             shown(inv, True)
             for inv in found
-            if inv.status != "cancelled" and link_id(inv.collectivite_id, inv.regie_id, inv.debtor_id) in linked
+            if inv.status != InvoiceStatus.CANCELLED
+            and link_id(inv.collectivite_id, inv.regie_id, inv.debtor_id) in linked
         ]
         return {"invoices": _newest_first(rows), "total_due_cents": 0, "next_cursor": None}
     return _paid_page(links, hidden, limit, cursor, shown_with)
@@ -238,7 +245,7 @@ def _visible(account_id: str, invoice_id: str) -> tuple[Invoice, list[Any], bool
     invoice, lines = found
     linked, hidden, coll_name, regie_name, regie = store.context_of(account_id, invoice)
     # Cancelled invoices appear nowhere; another family's are simply not there.
-    if not linked or invoice.status == "cancelled":
+    if not linked or invoice.status == InvoiceStatus.CANCELLED:
         raise NotFound()
     return invoice, lines, hidden, coll_name, regie_name, regie
 
@@ -254,7 +261,7 @@ def set_hidden(account_id: str, invoice_id: str, hidden: bool, now: datetime) ->
     if not OPAQUE_ID.match(invoice_id):
         raise NotFound()
     invoice = store.get(invoice_id)
-    if invoice is None or invoice.status == "cancelled":
+    if invoice is None or invoice.status == InvoiceStatus.CANCELLED:
         raise NotFound()
     if link_store.find(account_id, invoice.collectivite_id, invoice.regie_id, invoice.debtor_id) is None:
         raise NotFound()

@@ -13,7 +13,8 @@ import hmac
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from enum import StrEnum
+from typing import Any, Final
 
 # 100 000 €: above it no invoice is imported and no payment made (PayFiP's own ceiling).
 MAX_AMOUNT_CENTS = 100_000_00
@@ -21,6 +22,49 @@ MAX_AMOUNT_CENTS = 100_000_00
 
 # What _opaque() makes: 26 lower-case base32 characters. Anything else cannot name a record.
 OPAQUE_ID = re.compile(r"^[a-z2-7]{26}$")
+
+
+class InvoiceStatus(StrEnum):
+    """An invoice's status, as the régie's file gives it (and as a payment leaves it)."""
+
+    OPEN = "open"
+    PAID = "paid"
+    CANCELLED = "cancelled"
+
+
+class PaymentStatus(StrEnum):
+    """A payment's status (docs/payments.md): pending until the provider's result is applied."""
+
+    PENDING = "pending"
+    PAID = "paid"
+    REFUSED = "refused"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+    ERROR = "error"
+    ANOMALY = "anomaly"
+    REFUNDED = "refunded"  # by the trésorerie, after it was paid
+
+
+class View(StrEnum):
+    """The three views of « Mes factures »."""
+
+    CURRENT = "current"
+    PAID = "paid"
+    HIDDEN = "hidden"
+
+
+class NotPayableReason(StrEnum):
+    """Why an invoice cannot be ticked for an online payment (docs/api.md)."""
+
+    PAID = "paid"
+    CANCELLED = "cancelled"
+    PAYMENT_IN_PROGRESS = "payment_in_progress"
+    BEING_CHECKED = "being_checked"
+    REGIE_NOT_PAYABLE_ONLINE = "regie_not_payable_online"
+
+
+# `Invoice.paid_by` of an invoice paid outside the portal (at the trésorerie), instead of a payment id.
+PAID_EXTERNALLY: Final = "external"
 
 
 def _opaque(*parts: str) -> str:
@@ -90,7 +134,7 @@ class Invoice:
     amount_cents: int
     status: str  # open | paid | cancelled
     paid_at: str | None = None  # ISO-8601 UTC
-    paid_by: str | None = None  # payment id, or "external" (paid at the treasury)
+    paid_by: str | None = None  # payment id, or PAID_EXTERNALLY
     lock_payment_id: str | None = None
     lock_until: str | None = None  # ISO-8601 UTC; a lock past this time no longer holds
 

@@ -26,8 +26,17 @@ from espace_famille.config import payfip_saisie, settings
 from espace_famille.dal import payments as store
 from espace_famille.dal.payments import HELD_UNTIL, Conflict, InvoiceChange, PaidInvoice, Payment
 from espace_famille.errors import DomainError, NotFound, ValidationFailed
-from espace_famille.invoices import PAYMENT_IN_PROGRESS, not_payable_reason
-from espace_famille.model import MAX_AMOUNT_CENTS, OPAQUE_ID, Invoice, Regie
+from espace_famille.invoices import not_payable_reason
+from espace_famille.model import (
+    MAX_AMOUNT_CENTS,
+    OPAQUE_ID,
+    PAID_EXTERNALLY,
+    Invoice,
+    InvoiceStatus,
+    NotPayableReason,
+    PaymentStatus,
+    Regie,
+)
 from espace_famille.observability import count, count_payment_outcome, logger
 from espace_famille.payfip import (
     PayfipClient,
@@ -47,8 +56,7 @@ EXPIRY_MARGIN = timedelta(minutes=5)
 PROVIDER_TIMEOUT_S = 8.0  # under the functions' timeout, with room to record the outcome
 CHECK_INTERVAL = timedelta(seconds=10)  # at most one provider call per payment per interval (reads, reconciliation)
 _PAYMENT_FIELDS = frozenset(f.name for f in dataclasses.fields(Payment))
-STATUSES = ("pending", "paid", "refused", "cancelled", "expired", "error", "anomaly")
-FINAL = frozenset({"paid", "anomaly", "error"})
+FINAL = frozenset({PaymentStatus.PAID, PaymentStatus.ANOMALY, PaymentStatus.ERROR})
 _EMAIL_RE = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 
 
@@ -154,9 +162,9 @@ def initiate(
     regie = regies[0] if regies else None
     ordered = [invoices[i] for i in invoice_ids]
     reasons = [not_payable_reason(inv, regie, now_iso) for inv in ordered]
-    if any(r not in (None, PAYMENT_IN_PROGRESS) for r in reasons):
+    if any(r not in (None, NotPayableReason.PAYMENT_IN_PROGRESS) for r in reasons):
         raise NotPayable()
-    if PAYMENT_IN_PROGRESS in reasons:
+    if NotPayableReason.PAYMENT_IN_PROGRESS in reasons:
         raise PaymentInProgress()
     amount = sum(i.amount_cents for i in ordered)
     if not MIN_AMOUNT_CENTS <= amount <= MAX_AMOUNT_CENTS:
@@ -176,11 +184,11 @@ def initiate(
         invoices=tuple(PaidInvoice(i.invoice_id, i.reference, i.amount_cents) for i in ordered),
         amount_cents=amount,
         email=clean_email,
-        status="pending",
+        status=PaymentStatus.PENDING,
         created_at=now_iso,
         updated_at=now_iso,
         lock_until=iso(now + LOCK_DURATION),
-        history=({"at": now_iso, "status": "pending", "detail": "created"},),
+        history=({"at": now_iso, "status": PaymentStatus.PENDING, "detail": "created"},),
     )
     try:
         store.create(payment, now_iso)
@@ -212,7 +220,7 @@ def _explain_conflict(invoice_ids: list[str], regie: Regie, now_iso: str) -> Non
     """The lock transaction failed: read again to tell the parent why (paid meanwhile, or another payment)."""
     for inv in store.invoices_of(invoice_ids).values():
         reason = not_payable_reason(inv, regie, now_iso)
-        if reason not in (None, PAYMENT_IN_PROGRESS):
+        if reason not in (None, NotPayableReason.PAYMENT_IN_PROGRESS):
             raise NotPayable()
     raise PaymentInProgress()
 
@@ -221,7 +229,14 @@ def _give_up(payment: Payment, now: datetime, detail: str) -> None:
     """The provider never gave a page: the payment is an error and its locks go, in one transaction."""
     changes = [InvoiceChange(inv, "release") for inv in _ours(payment)]
     try:
-        store.settle(payment, "pending", "error", changes, iso(now), _event(now, "error", detail))
+        store.settle(
+            payment,
+            PaymentStatus.PENDING,
+            PaymentStatus.ERROR,
+            changes,
+            iso(now),
+            _event(now, PaymentStatus.ERROR, detail),
+        )
     except Conflict:
         logger.error("could not mark a payment in error", extra={"payment_id": payment.payment_id})
         raise
@@ -256,16 +271,16 @@ def plan(payment: Payment, result: ProviderResult, invoices: Mapping[str, Invoic
         return Plan(to, [InvoiceChange(i, "release") for i in ours], detail, {})
 
     if result.outcome != "paid":
-        if payment.status != "pending":
+        if payment.status != PaymentStatus.PENDING:
             return None  # a payment settled locally stays so unless money was taken
         if result.outcome == "refused":
-            return release("refused", f"refused ({result.resultrans})")
+            return release(PaymentStatus.REFUSED, f"refused ({result.resultrans})")
         if result.outcome == "abandoned":
-            return release("cancelled", "abandoned on the payment page")
+            return release(PaymentStatus.CANCELLED, "abandoned on the payment page")
         if result.outcome == "unknown":
-            return release("expired", "unknown to the provider (P1)")
+            return release(PaymentStatus.EXPIRED, "unknown to the provider (P1)")
         if now >= parse_iso(payment.created_at) + IDOP_LIFE + EXPIRY_MARGIN:
-            return release("expired", "not paid within the idop's life (P5)")
+            return release(PaymentStatus.EXPIRED, "not paid within the idop's life (P5)")
         return None
     # Money was taken: the result is applied if it matches and the invoices are still there to pay.
     fields: dict[str, Any] = {
@@ -282,12 +297,12 @@ def plan(payment: Payment, result: ProviderResult, invoices: Mapping[str, Invoic
         mismatch.append(f"amount {result.amount_cents} instead of {payment.amount_cents}")
     payable = [
         i is not None
-        and i.status == "open"
+        and i.status == InvoiceStatus.OPEN
         and (i.lock_payment_id == payment.payment_id or not i.lock_payment_id or (i.lock_until or "") <= now_iso)
         for i in by_id
     ]
     if not mismatch and all(payable):
-        return Plan("paid", [InvoiceChange(i, "pay") for i in by_id if i is not None], "paid", fields)
+        return Plan(PaymentStatus.PAID, [InvoiceChange(i, "pay") for i in by_id if i is not None], "paid", fields)
     problems = mismatch or [
         f"invoice {ref.reference} {_state_of(inv, payment, now_iso)}"
         for ref, inv, ok in zip(payment.invoices, by_id, payable, strict=True)
@@ -304,15 +319,16 @@ def plan(payment: Payment, result: ProviderResult, invoices: Mapping[str, Invoic
         else:
             changes.append(InvoiceChange(inv, "leave"))
     anomaly = f"paid at the provider ({result.resultrans}) but " + "; ".join(problems)
-    return Plan("anomaly", changes, anomaly, {**fields, "anomaly": anomaly})
+    return Plan(PaymentStatus.ANOMALY, changes, anomaly, {**fields, "anomaly": anomaly})
 
 
 def _state_of(inv: Invoice | None, payment: Payment, now_iso: str) -> str:
     if inv is None:
         return "no longer exists"
-    if inv.status == "paid":
-        return "already paid " + ("at the trésorerie" if inv.paid_by == "external" else f"by payment {inv.paid_by}")
-    if inv.status != "open":
+    if inv.status == InvoiceStatus.PAID:
+        paid_by = "at the trésorerie" if inv.paid_by == PAID_EXTERNALLY else f"by payment {inv.paid_by}"
+        return "already paid " + paid_by
+    if inv.status != InvoiceStatus.OPEN:
         return inv.status
     if inv.lock_until == HELD_UNTIL:
         return f"held by anomaly {inv.lock_payment_id}"
@@ -335,7 +351,7 @@ def apply(
             return current
         extra: list[dict[str, Any]] = []
         after: Callable[[], None] | None = None
-        if todo.to_status == "paid" and receipt is not None:
+        if todo.to_status == PaymentStatus.PAID and receipt is not None:
             extra, after = receipt(current, todo.fields, now)
         try:
             store.settle(
@@ -355,7 +371,7 @@ def apply(
             current = fresh
             continue
         count_payment_outcome(todo.to_status)
-        if todo.to_status == "anomaly":
+        if todo.to_status == PaymentStatus.ANOMALY:
             logger.error("payment anomaly", extra={"payment_id": current.payment_id, "anomaly": todo.detail})
         if after is not None:
             after()
@@ -369,7 +385,7 @@ def refresh(
     payment: Payment, provider: Provider, now: datetime, receipt: Receipt | None = None, throttle: bool = True
 ) -> Payment:
     """Asks the provider about a pending payment (at most once per CHECK_INTERVAL when throttled) and applies."""
-    if payment.status != "pending":
+    if payment.status != PaymentStatus.PENDING:
         return payment
     if not payment.provider_ref:
         # The provider never answered its creation (or that answer was lost): nothing to ask, only to expire.
@@ -425,7 +441,7 @@ def reconcile(
     counts: dict[str, int] = {"checked": 0, "unavailable": 0}
     start = None
     while counts["checked"] + counts["unavailable"] < budget:
-        page, start = store.in_state("pending", limit=100, start=start)
+        page, start = store.in_state(PaymentStatus.PENDING, limit=100, start=start)
         for payment in page:
             if out_of_time() or counts["checked"] + counts["unavailable"] >= budget:
                 return counts
@@ -455,8 +471,8 @@ def as_json(payment: Payment) -> dict[str, Any]:
             {"id": i.invoice_id, "reference": i.reference, "amount_cents": i.amount_cents} for i in payment.invoices
         ],
         "created_at": payment.created_at,
-        "paid_at": payment.paid_at if payment.status == "paid" else None,
-        "transaction_number": payment.transaction_number if payment.status == "paid" else None,
+        "paid_at": payment.paid_at if payment.status == PaymentStatus.PAID else None,
+        "transaction_number": payment.transaction_number if payment.status == PaymentStatus.PAID else None,
     }
 
 
@@ -474,7 +490,7 @@ def read(
 ) -> dict[str, Any]:
     """GET /api/payments/{id}: the payment, resolved first if it is pending and the provider knows more."""
     payment = own_payment(account_id, payment_id)
-    if payment.status == "pending":
+    if payment.status == PaymentStatus.PENDING:
         try:
             payment = refresh(payment, provider, now, receipt)
         except ProviderUnavailable:
@@ -491,7 +507,7 @@ def anomalies() -> list[Payment]:
     out: list[Payment] = []
     start = None
     while True:
-        page, start = store.in_state("anomaly", limit=100, start=start)
+        page, start = store.in_state(PaymentStatus.ANOMALY, limit=100, start=start)
         out += page
         if not start:
             return out

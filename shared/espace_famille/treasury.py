@@ -11,6 +11,7 @@ from espace_famille import csvsafe
 from espace_famille.clock import iso, parse_iso
 from espace_famille.dal import payments as store
 from espace_famille.dal.payments import Payment
+from espace_famille.model import InvoiceStatus, PaymentStatus
 from espace_famille.observability import logger
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -35,13 +36,13 @@ def refund(payment_id: str, note: str, now: datetime) -> Refunded:
     payment = store.get_payment(payment_id, consistent=True)
     if payment is None:
         raise RefundRefused(f"paiement {payment_id} inconnu")
-    if payment.status != "paid":
+    if payment.status != PaymentStatus.PAID:
         raise RefundRefused(
             f"paiement {payment_id} au statut « {payment.status} » : seul un paiement payé se rembourse"
         )
     current = store.invoices_of(payment.invoice_ids)
-    ours = [inv for inv in current.values() if inv.status == "paid" and inv.paid_by == payment.payment_id]
-    event = {"at": iso(now), "status": "refunded", "detail": note.strip()}
+    ours = [inv for inv in current.values() if inv.status == InvoiceStatus.PAID and inv.paid_by == payment.payment_id]
+    event = {"at": iso(now), "status": PaymentStatus.REFUNDED, "detail": note.strip()}
     store.refund(payment, ours, iso(now), note.strip(), event)
     logger.info("payment refunded", extra={"payment_id": payment_id, "reopened": len(ours)})
     return Refunded(payment, sorted(inv.reference for inv in ours))
@@ -68,7 +69,7 @@ def export_rows(payments: Iterable[Payment]) -> list[tuple[str, ...]]:
                 amount(p.amount_cents),
                 " ".join(i.reference for i in p.invoices),
                 p.transaction_number or "",
-                "remboursé" if p.status == "refunded" else "payé",
+                "remboursé" if p.status == PaymentStatus.REFUNDED else "payé",
             )
         )
     return rows

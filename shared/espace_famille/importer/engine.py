@@ -24,7 +24,7 @@ from espace_famille.clock import Clock, iso, system_clock
 from espace_famille.dal import catalog
 from espace_famille.importer.reader import FileRejected, Opener, RawRow, read_rows
 from espace_famille.importer.rows import KINDS, MODELS, row_errors
-from espace_famille.model import Collectivite, Debtor, Invoice, InvoiceLine, Regie
+from espace_famille.model import Collectivite, Debtor, Invoice, InvoiceLine, InvoiceStatus, Regie
 
 CHUNK_ROWS = 100
 MAX_REPORTED_ERRORS = 1000
@@ -425,8 +425,8 @@ class Importer:
                 continue
             if old is not None:
                 # A new line may complete any invoice; an existing one changes only with an open invoice.
-                if invoice.status != "open":
-                    status = "payée" if invoice.status == "paid" else "annulée"
+                if invoice.status != InvoiceStatus.OPEN:
+                    status = "payée" if invoice.status == InvoiceStatus.PAID else "annulée"
                     self._reject(row, report, "reference", f"facture {status} : ses lignes ne changent plus")
                     continue
                 if invoice.locked_at(now):
@@ -492,17 +492,17 @@ def _invoice_change(old: Invoice | None, new: Invoice, now: str) -> tuple[str, I
         if getattr(old, name) != getattr(new, name):
             column = "key" if name == "key_digest" else name
             return "rejected", None, (column, f"{label} d’une facture existante : ne peut pas changer")
-    if old.status == "paid":
-        if new.status == "paid" and new.amount_cents == old.amount_cents:
+    if old.status == InvoiceStatus.PAID:
+        if new.status == InvoiceStatus.PAID and new.amount_cents == old.amount_cents:
             return "unchanged", None, None  # the portal's own payment record stays as it is
-        if new.status == "open":
+        if new.status == InvoiceStatus.OPEN:
             return "rejected", None, ("status", "facture déjà payée : elle ne repasse pas à payer")
         return "rejected", None, ("status", "facture déjà payée : elle ne peut plus changer")
     # What the file says, on top of what only the portal knows (a payment's lock).
     merged = replace(new, lock_payment_id=old.lock_payment_id, lock_until=old.lock_until)
     if _same(old, merged):
         return "unchanged", None, None
-    if old.status == "cancelled":
+    if old.status == InvoiceStatus.CANCELLED:
         return "rejected", None, ("status", "facture annulée : elle ne peut plus changer")
     if old.locked_at(now):
         return "rejected", None, ("reference", "facture en cours de paiement : non modifiée")

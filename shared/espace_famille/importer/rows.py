@@ -11,9 +11,11 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, mo
 
 from espace_famille import text
 from espace_famille.model import (
+    PAID_EXTERNALLY,
     Collectivite,
     Invoice,
     InvoiceLine,
+    InvoiceStatus,
     NewsItem,
     Regie,
     invoice_id,
@@ -176,9 +178,9 @@ class RegieRow(_Row):
 
 # What billing software writes for a status, accents and case aside (French first, then English).
 STATUS_ALIASES = {
-    "open": ("ouverte", "ouvert", "en cours", "a payer", "impayee", "impaye", "open"),
-    "paid": ("payee", "paye", "reglee", "regle", "soldee", "solde", "paid"),
-    "cancelled": ("annulee", "annule", "cancelled", "canceled"),
+    InvoiceStatus.OPEN: ("ouverte", "ouvert", "en cours", "a payer", "impayee", "impaye", "open"),
+    InvoiceStatus.PAID: ("payee", "paye", "reglee", "regle", "soldee", "solde", "paid"),
+    InvoiceStatus.CANCELLED: ("annulee", "annule", "cancelled", "canceled"),
 }
 _STATUS = {alias: status for status, aliases in STATUS_ALIASES.items() for alias in aliases}
 
@@ -188,7 +190,7 @@ def _plain_lower(value: str) -> str:
     return " ".join("".join(c for c in decomposed if not unicodedata.combining(c)).replace("_", " ").split())
 
 
-def _status(value: Any) -> str:
+def _status(value: Any) -> InvoiceStatus:
     out = _STATUS.get(_plain_lower(_str(value)))
     if out is None:
         raise ValueError("statut inconnu (attendu : open, paid ou cancelled, ou ouverte, payée, annulée)")
@@ -205,7 +207,7 @@ class InvoiceRow(_Row):
     issued_on: Day
     due_on: Day
     amount: Cents
-    status: Annotated[str, BeforeValidator(_status)] = "open"
+    status: Annotated[str, BeforeValidator(_status)] = InvoiceStatus.OPEN
     paid_at: Annotated[
         str | None, BeforeValidator(lambda v: None if _optional(v) is None else text.parse_timestamp(v))
     ] = None
@@ -214,9 +216,9 @@ class InvoiceRow(_Row):
     def _coherent(self) -> InvoiceRow:
         if self.due_on < self.issued_on:
             raise FieldError("due_on", "l’échéance précède la date de la facture")
-        if self.status == "paid" and not self.paid_at:
+        if self.status == InvoiceStatus.PAID and not self.paid_at:
             raise FieldError("paid_at", "une facture payée demande sa date de paiement (paid_at)")
-        if self.status != "paid" and self.paid_at:
+        if self.status != InvoiceStatus.PAID and self.paid_at:
             raise FieldError("paid_at", "seule une facture payée a une date de paiement")
         return self
 
@@ -233,7 +235,7 @@ class InvoiceRow(_Row):
             amount_cents=self.amount,
             status=self.status,
             paid_at=self.paid_at,
-            paid_by="external" if self.status == "paid" else None,
+            paid_by=PAID_EXTERNALLY if self.status == InvoiceStatus.PAID else None,
         )
 
 
