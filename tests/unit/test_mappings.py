@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from espace_famille.dal import catalog
 from espace_famille.dal.accounts import ACCOUNT
 from espace_famille.dal.links import LINK
-from espace_famille.dal.mapping import Mapping, attributes
+from espace_famille.dal.mapping import RecordMapping, attributes
 from espace_famille.dal.payments import PAYMENT, PaidInvoice, Payment
 from espace_famille.dal.table import from_ddb, to_ddb
 from espace_famille.model import (
@@ -35,7 +35,7 @@ stamps = st.datetimes().map(lambda d: d.strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
 days = st.dates().map(lambda d: d.isoformat())
 maybe = st.none() | text
 
-RECORDS: dict[str, tuple[Mapping[Any], st.SearchStrategy[Any]]] = {
+RECORDS: dict[str, tuple[RecordMapping[Any], st.SearchStrategy[Any]]] = {
     "collectivite": (catalog.COLLECTIVITE, st.builds(Collectivite, ids, text)),
     "regie": (
         catalog.REGIE,
@@ -138,7 +138,7 @@ def test_an_item_of_no_known_kind_is_refused() -> None:
 # The items as they are stored today: a renamed field or key must fail here, or deployed items stop reading.
 INVOICE = Invoice("J", "CANTINE", "F-1", "d1g", "D1", "Famille Martin", "2026-01-05", "2026-02-05", 4250, "open")
 INVOICE_ID = invoice_id("J", "F-1")
-STORED: list[tuple[Mapping[Any], Any, dict[str, Any]]] = [
+STORED: list[tuple[RecordMapping[Any], Any, dict[str, Any]]] = [
     (
         catalog.COLLECTIVITE,
         Collectivite("J", "Jolieville"),
@@ -310,7 +310,7 @@ STORED: list[tuple[Mapping[Any], Any, dict[str, Any]]] = [
 
 
 @pytest.mark.parametrize(("mapping", "record", "item"), STORED, ids=[m.record.__name__ for m, _, _ in STORED])
-def test_the_stored_names_do_not_change(mapping: Mapping[Any], record: Any, item: dict[str, Any]) -> None:
+def test_the_stored_names_do_not_change(mapping: RecordMapping[Any], record: Any, item: dict[str, Any]) -> None:
     assert mapping.to_item(record) == item
     assert mapping.from_item(item) == record
     assert mapping.attributes(record) == attributes(item)

@@ -10,7 +10,7 @@ from botocore.exceptions import ClientError
 
 from espace_famille.clock import epoch, iso
 from espace_famille.dal import keys
-from espace_famille.dal.mapping import Mapping, attributes
+from espace_famille.dal.mapping import RecordMapping, attributes
 from espace_famille.dal.table import (
     Item,
     batch_write,
@@ -27,7 +27,7 @@ from espace_famille.model import Account
 
 # The one mapping of an account (docs/data-model.md). An item written before `confirmed` was stored
 # is an unconfirmed one.
-ACCOUNT = Mapping(Account, lambda a: keys.account(a.account_id), absent={"confirmed": False})
+ACCOUNT = RecordMapping(Account, lambda a: keys.account(a.account_id), absent={"confirmed": False})
 
 
 def create(account: Account) -> bool:

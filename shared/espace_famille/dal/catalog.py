@@ -8,7 +8,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from espace_famille.dal import keys
-from espace_famille.dal.mapping import Mapping
+from espace_famille.dal.mapping import RecordMapping
 from espace_famille.dal.table import (
     Item,
     Key,
@@ -28,28 +28,28 @@ from espace_famille.model import Collectivite, Debtor, Invoice, InvoiceLine, New
 Record = Collectivite | Regie | Debtor | Invoice | InvoiceLine | NewsItem
 
 # Each record's one mapping (docs/data-model.md): the `kind` attribute tells them apart when read back.
-COLLECTIVITE = Mapping(Collectivite, lambda c: keys.collectivite(c.collectivite_id), kind="collectivite")
-REGIE = Mapping(Regie, lambda r: keys.regie(r.collectivite_id, r.regie_id), kind="regie")
-DEBTOR = Mapping(Debtor, lambda d: keys.debtor(d.collectivite_id, d.regie_id, d.debtor_id), kind="debtor")
-INVOICE = Mapping(
+COLLECTIVITE = RecordMapping(Collectivite, lambda c: keys.collectivite(c.collectivite_id), kind="collectivite")
+REGIE = RecordMapping(Regie, lambda r: keys.regie(r.collectivite_id, r.regie_id), kind="regie")
+DEBTOR = RecordMapping(Debtor, lambda d: keys.debtor(d.collectivite_id, d.regie_id, d.debtor_id), kind="debtor")
+INVOICE = RecordMapping(
     Invoice,
     lambda i: keys.invoice(i.invoice_id),
     indexes=lambda i: keys.invoice_gsi1(i.collectivite_id, i.regie_id, i.debtor_id, i.status, i.issued_on, i.reference),
     kind="invoice",
     derived=("invoice_id",),
 )
-INVOICE_LINE = Mapping(
+INVOICE_LINE = RecordMapping(
     InvoiceLine, lambda ln: keys.invoice_line(ln.invoice_id, ln.line_no), kind="invoice_line", derived=("invoice_id",)
 )
-NEWS = Mapping(
+NEWS = RecordMapping(
     NewsItem,
     lambda n: keys.news(n.collectivite_id, n.published_on, n.news_id),
     indexes=lambda n: keys.news_gsi1(n.collectivite_id, n.published_on, n.news_id),
     kind="news",
 )
-_MAPPINGS: tuple[Mapping[Any], ...] = (COLLECTIVITE, REGIE, DEBTOR, INVOICE, INVOICE_LINE, NEWS)
-_BY_TYPE: dict[type, Mapping[Any]] = {m.record: m for m in _MAPPINGS}
-_BY_KIND: dict[str | None, Mapping[Any]] = {m.kind: m for m in _MAPPINGS}
+_MAPPINGS: tuple[RecordMapping[Any], ...] = (COLLECTIVITE, REGIE, DEBTOR, INVOICE, INVOICE_LINE, NEWS)
+_BY_TYPE: dict[type, RecordMapping[Any]] = {m.record: m for m in _MAPPINGS}
+_BY_KIND: dict[str | None, RecordMapping[Any]] = {m.kind: m for m in _MAPPINGS}
 
 
 def key_of(record: Record) -> Key:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from botocore.exceptions import ClientError
 
 from espace_famille.dal import keys
-from espace_famille.dal.mapping import Mapping
+from espace_famille.dal.mapping import RecordMapping
 from espace_famille.dal.table import (
     Item,
     cancellation_reasons,
@@ -22,7 +22,7 @@ from espace_famille.model import Link
 from espace_famille.model import link_id as make_link_id
 
 # The one mapping of a link (docs/data-model.md); its GSI1 entry lists the accounts linked to a debtor.
-LINK = Mapping(
+LINK = RecordMapping(
     Link,
     lambda lk: keys.link(lk.account_id, lk.link_id),
     indexes=lambda lk: keys.link_gsi1(lk.collectivite_id, lk.regie_id, lk.debtor_id, lk.account_id),

@@ -1,6 +1,6 @@
 """A record's stored form, declared once: its keys, and its fields as attributes, both ways.
 
-Each record (a frozen dataclass of model.py) has one Mapping: writing and reading an item go through it, so
+Each record (a frozen dataclass) has one RecordMapping: writing and reading its item both go through it, so
 an attribute's name and type are stated by the record's field, in one place. Attribute names are the field
 names, which is what items already stored carry.
 """
@@ -10,8 +10,7 @@ from __future__ import annotations
 import enum
 import types
 import typing
-from collections.abc import Callable
-from collections.abc import Mapping as ReadOnly
+from collections.abc import Callable, Mapping
 from dataclasses import MISSING, dataclass, field, fields
 from decimal import Decimal
 from functools import cached_property
@@ -34,7 +33,7 @@ def _no_index(record: Any) -> dict[str, str]:
 
 
 @dataclass(frozen=True)
-class Mapping(Generic[R]):
+class RecordMapping(Generic[R]):
     """How one record is stored.
 
     - `key`: its primary key (a builder of dal/keys.py); `indexes`: its GSI keys, if any;
@@ -50,9 +49,9 @@ class Mapping(Generic[R]):
     indexes: Callable[[R], dict[str, str]] = _no_index
     kind: str | None = None
     derived: tuple[str, ...] = ()
-    write: ReadOnly[str, Callable[[Any], Any]] = field(default_factory=dict)
-    read: ReadOnly[str, Callable[[Item], Any]] = field(default_factory=dict)
-    absent: ReadOnly[str, Any] = field(default_factory=dict)
+    write: Mapping[str, Callable[[Any], Any]] = field(default_factory=dict)
+    read: Mapping[str, Callable[[Item], Any]] = field(default_factory=dict)
+    absent: Mapping[str, Any] = field(default_factory=dict)
 
     def to_item(self, record: R) -> Item:
         """The stored form of a record, keys included; None values are not stored."""

@@ -14,7 +14,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from espace_famille.dal import catalog, keys
-from espace_famille.dal.mapping import Mapping
+from espace_famille.dal.mapping import RecordMapping
 from espace_famille.dal.table import (
     batch_get,
     cancellation_reasons,
@@ -87,7 +87,7 @@ def _indexes(p: Payment) -> dict[str, str]:
 
 # The one mapping of a payment (docs/data-model.md). Older items may lack the régie's name (its id stands
 # in), `updated_at` (the creation) and the provider's fields; a deleted account's payments, their account.
-PAYMENT = Mapping(
+PAYMENT = RecordMapping(
     Payment,
     lambda p: keys.payment(p.payment_id),
     indexes=_indexes,
