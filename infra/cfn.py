@@ -73,7 +73,7 @@ def load_yaml(path: Path) -> dict[str, Any]:
 @dataclass(frozen=True)
 class Route:
     method: str  # upper-case, or ANY
-    path: str  # as in the template, e.g. /api/invoices/{id}
+    path: str  # as in the template, e.g. /api/invoices/{invoice_id}
     function: str  # logical id
     authorizer: str | None  # logical id of the authorizer function, None for Auth: NONE
 

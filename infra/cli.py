@@ -325,7 +325,10 @@ def run_payments(args: argparse.Namespace) -> int:
         if args.json:
             print(
                 json.dumps(
-                    [payments.as_json(p) | {"anomaly": p.anomaly, "history": list(p.history)} for p in found],
+                    [
+                        payments.answer(p).model_dump(mode="json") | {"anomaly": p.anomaly, "history": list(p.history)}
+                        for p in found
+                    ],
                     ensure_ascii=False,
                     indent=2,
                 )

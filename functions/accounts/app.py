@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from aws_lambda_powertools.event_handler import Response
 
 from espace_famille import accounts, links
+from espace_famille.answers import AccountExport, ConfirmationSent, Me, ResetSent
 from espace_famille.api import (
     account_id,
     client_ip,
@@ -14,6 +13,7 @@ from espace_famille.api import (
     lambda_handler_for,
     login_cookies,
     make_resolver,
+    no_content,
     session_cookie,
     session_hash,
     site_url,
@@ -57,48 +57,44 @@ class Deletion(Body):
     password: GivenPassword
 
 
-def _no_content(**kwargs: Any) -> Response[str]:
-    return Response(status_code=204, body="", **kwargs)
-
-
-@app.post("/api/accounts")
-def create_account(body: NewAccount) -> Response[dict[str, str]]:
+@app.post("/api/accounts", status_code=202)
+def create_account(body: NewAccount) -> ConfirmationSent:
     accounts.create_account(body.email, client_ip(app), site_url(app.current_event.raw_event), system_clock())
-    return Response(status_code=202, content_type="application/json", body={"status": "confirmation_sent"})
+    return ConfirmationSent()
 
 
-@app.post("/api/accounts/confirm")
-def confirm_account(body: Confirmation) -> Response[str]:
+@app.post("/api/accounts/confirm", status_code=204)
+def confirm_account(body: Confirmation) -> Response[None]:
     logged_in = accounts.confirm_account(body.token, body.password, body.display_name, system_clock())
-    return _no_content(cookies=login_cookies(logged_in.token, logged_in.device_token))
+    return no_content(cookies=login_cookies(logged_in.token, logged_in.device_token))
 
 
-@app.post("/api/password-resets")
-def request_reset(body: ResetRequest) -> Response[dict[str, str]]:
+@app.post("/api/password-resets", status_code=202)
+def request_reset(body: ResetRequest) -> ResetSent:
     accounts.request_password_reset(body.email, client_ip(app), site_url(app.current_event.raw_event), system_clock())
-    return Response(status_code=202, content_type="application/json", body={"status": "reset_sent"})
+    return ResetSent()
 
 
-@app.post("/api/password-resets/confirm")
-def confirm_reset(body: ResetConfirmation) -> Response[str]:
+@app.post("/api/password-resets/confirm", status_code=204)
+def confirm_reset(body: ResetConfirmation) -> Response[None]:
     accounts.confirm_password_reset(body.token, body.password, system_clock())
-    return _no_content()
+    return no_content()
 
 
 @app.get("/api/me")
-def me() -> dict[str, Any]:
+def me() -> Me:
     aid = account_id(app)
-    return {"account": accounts.public(accounts.profile(aid)), "regies": links.regies(aid)}
+    return Me(account=accounts.public(accounts.profile(aid)), regies=links.regies(aid))
 
 
-@app.delete("/api/me/regies/<link_id>")
-def unlink(link_id: str) -> Response[str]:
+@app.delete("/api/me/regies/<link_id>", status_code=204)
+def unlink(link_id: str) -> Response[None]:
     links.unlink(account_id(app), link_id)
-    return _no_content()
+    return no_content()
 
 
-@app.post("/api/me/password")
-def change_password(body: PasswordChange) -> Response[str]:
+@app.post("/api/me/password", status_code=204)
+def change_password(body: PasswordChange) -> Response[None]:
     accounts.change_password(
         account_id(app),
         body.current_password,
@@ -108,23 +104,23 @@ def change_password(body: PasswordChange) -> Response[str]:
         system_clock(),
         device_token(app),
     )
-    return _no_content()
+    return no_content()
 
 
 @app.get("/api/me/export")
-def export() -> Response[dict[str, Any]]:
+def export() -> Response[AccountExport]:
     return Response(
         status_code=200,
         content_type="application/json",
-        body=accounts.export(account_id(app), system_clock()),
+        body=AccountExport.model_validate(accounts.export(account_id(app), system_clock())),
         headers={"Content-Disposition": 'attachment; filename="espace-famille-mes-donnees.json"'},
     )
 
 
-@app.delete("/api/me")
-def delete_me(body: Deletion) -> Response[str]:
+@app.delete("/api/me", status_code=204)
+def delete_me(body: Deletion) -> Response[None]:
     accounts.delete_account(account_id(app), body.password, client_ip(app), system_clock(), device_token(app))
-    return _no_content(cookies=[session_cookie("")])
+    return no_content(cookies=[session_cookie("")])
 
 
 handler = lambda_handler_for(app)

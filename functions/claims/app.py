@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from aws_lambda_powertools.event_handler import Response
 
 from espace_famille import claims
+from espace_famille.answers import ClaimAnswer
 from espace_famille.api import account_id, client_ip, lambda_handler_for, make_resolver
 from espace_famille.clock import system_clock
 from espace_famille.config import Need, init
@@ -23,16 +22,13 @@ class Claim(Body):
     key: ShortText
 
 
-@app.post("/api/claims")
-def claim(body: Claim) -> Response[dict[str, Any]]:
+@app.post("/api/claims", status_code=201)
+def claim(body: Claim) -> Response[ClaimAnswer]:
     result = claims.claim(
         account_id(app), body.collectivite_id, body.reference, body.key, client_ip(app), system_clock()
     )
-    return Response(
-        status_code=201 if result.created else 200,
-        content_type="application/json",
-        body={"regie": result.regie, "invoices_found": result.invoices_found},
-    )
+    # 200: the account was already linked, nothing new was written.
+    return Response(status_code=201 if result.created else 200, content_type="application/json", body=result.answer())
 
 
 handler = lambda_handler_for(app)

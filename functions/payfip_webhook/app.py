@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from espace_famille import payments
+from espace_famille.answers import NotificationProcessed
 from espace_famille.api import lambda_handler_for, make_resolver
 from espace_famille.clock import system_clock
 from espace_famille.config import Need, init
+from espace_famille.model import PaymentStatus
 
 SETTINGS = init(Need.TABLE, Need.SITE, Need.MAIL_QUEUE)
 
@@ -15,13 +15,13 @@ app = make_resolver()
 
 
 @app.post("/webhooks/payfip")
-def notification() -> dict[str, Any]:
+def notification() -> NotificationProcessed:
     raw = app.current_event.raw_event
     params = payments.notification_params(
         raw.get("queryStringParameters") or {}, raw.get("body"), bool(raw.get("isBase64Encoded"))
     )
     payment = payments.notified(params, payments.default_provider(), system_clock(), payments.mail_receipt)
-    return {"status": "processed", "payment_status": payment.status}
+    return NotificationProcessed(payment_status=PaymentStatus(payment.status))
 
 
 # A provider's form post: no Origin of ours, and not JSON.

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
-from aws_lambda_powertools.event_handler import Response
 from pydantic import Field, StringConstraints
 
 from espace_famille import payments
+from espace_famille.answers import PaymentAnswer, PaymentCreated, PaymentList
 from espace_famille.api import account_id, lambda_handler_for, make_resolver, site_url
 from espace_famille.clock import system_clock
 from espace_famille.config import Need, init
@@ -24,9 +24,9 @@ class NewPayment(Body):
     email: Annotated[str, StringConstraints(max_length=320)]
 
 
-@app.post("/api/payments")
-def start_payment(body: NewPayment) -> Response[dict[str, Any]]:
-    created = payments.initiate(
+@app.post("/api/payments", status_code=201)
+def start_payment(body: NewPayment) -> PaymentCreated:
+    return payments.initiate(
         account_id(app),
         body.invoice_ids,
         body.email,
@@ -34,16 +34,15 @@ def start_payment(body: NewPayment) -> Response[dict[str, Any]]:
         payments.default_provider(),
         system_clock(),
     )
-    return Response(status_code=201, content_type="application/json", body=created)
 
 
 @app.get("/api/payments")
-def list_payments() -> dict[str, Any]:
+def list_payments() -> PaymentList:
     return payments.list_payments(account_id(app))
 
 
 @app.get("/api/payments/<payment_id>")
-def get_payment(payment_id: str) -> dict[str, Any]:
+def get_payment(payment_id: str) -> PaymentAnswer:
     return payments.read(
         account_id(app), payment_id, payments.default_provider(), system_clock(), payments.mail_receipt
     )

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from espace_famille import mail, passwords, ratelimit, retention, sessions
+from espace_famille.answers import AccountAnswer
 from espace_famille.clock import iso, parse_iso
 from espace_famille.dal import accounts as store
 from espace_famille.dal import invoices as invoice_store
@@ -33,8 +34,8 @@ class LoggedIn:
     device_token: str | None = None  # a new device cookie to set (None: the browser already has a valid one)
 
 
-def public(account: Account) -> dict[str, Any]:
-    return {"email": account.email, "display_name": account.display_name}
+def public(account: Account) -> AccountAnswer:
+    return AccountAnswer(email=account.email, display_name=account.display_name)
 
 
 def _check_strength(password: str, email: str, display_name: str, field: str) -> None:

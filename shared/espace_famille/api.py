@@ -13,12 +13,14 @@ from aws_lambda_powertools.event_handler.exceptions import ServiceError
 from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
     RequestValidationError,
+    ResponseValidationError,
 )
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.shared.cookies import Cookie, SameSite
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from espace_famille import sessions
+from espace_famille.answers import ErrorAnswer
 from espace_famille.config import settings
 from espace_famille.errors import (
     BadOrigin,
@@ -81,12 +83,17 @@ _STATUS_ERRORS: dict[int, tuple[str, str]] = {
 }
 
 
+def error_body(code: str, message: str) -> str:
+    """The error envelope's JSON text (ErrorAnswer)."""
+    return json.dumps(ErrorAnswer(error=code, message=message).model_dump(), ensure_ascii=False)
+
+
 def envelope(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> dict[str, Any]:
     """A Lambda proxy result carrying the error envelope; for answers given before the resolver runs."""
     return {
         "statusCode": status,
         "headers": {"Content-Type": "application/json", **(headers or {})},
-        "body": json.dumps({"error": code, "message": message}, ensure_ascii=False),
+        "body": error_body(code, message),
         "isBase64Encoded": False,
     }
 
@@ -95,7 +102,7 @@ def error_response(err: DomainError) -> Response[str]:
     return Response(
         status_code=err.status,
         content_type="application/json",
-        body=json.dumps({"error": err.code, "message": err.message}, ensure_ascii=False),
+        body=error_body(err.code, err.message),
         headers=err.headers,
     )
 
@@ -114,22 +121,27 @@ def validation_message(errors: list[dict[str, Any]]) -> str:
     return "Données invalides — " + " ; ".join(parts) + "."
 
 
-def make_resolver(validation: bool = True) -> APIGatewayHttpResolver:
+def make_resolver() -> APIGatewayHttpResolver:
     """The resolver every API function uses, with domain errors and validation mapped to the envelope.
 
-    Validation (pydantic, Powertools' OpenAPI middleware) costs about half of `import boto3` at cold
-    start: functions whose routes take no body and no parameter turn it off. (The exception classes
-    imported above do not import pydantic.)
+    Validation is on for every function: it checks what comes in, and it is how Powertools serialises
+    the answer models the handlers declare (espace_famille.answers) and knows each route's schema.
     """
-    app = APIGatewayHttpResolver(enable_validation=validation)
-    if validation:
+    # An answer that does not fit its declared model is our bug: 500, not the 422 Powertools gives by default.
+    app = APIGatewayHttpResolver(enable_validation=True, response_validation_error_http_code=500)
 
-        @app.exception_handler(RequestValidationError)
-        def on_validation(exc: RequestValidationError) -> Response[str]:
-            errors = list(exc.errors())
-            if any(e.get("type") == "json_invalid" for e in errors):
-                return error_response(InvalidJson())
-            return error_response(ValidationFailed(validation_message(errors)))
+    @app.exception_handler(RequestValidationError)
+    def on_validation(exc: RequestValidationError) -> Response[str]:
+        errors = list(exc.errors())
+        if any(e.get("type") == "json_invalid" for e in errors):
+            return error_response(InvalidJson())
+        return error_response(ValidationFailed(validation_message(errors)))
+
+    @app.exception_handler(ResponseValidationError)
+    def on_bad_answer(exc: ResponseValidationError) -> Response[str]:
+        logger.error("an answer does not fit its model", extra={"errors": [e.get("loc") for e in exc.errors()]})
+        code, message = _STATUS_ERRORS[500]
+        return Response(status_code=500, content_type="application/json", body=error_body(code, message))
 
     @app.exception_handler(DomainError)
     def on_domain_error(exc: DomainError) -> Response[str]:
@@ -142,17 +154,18 @@ def make_resolver(validation: bool = True) -> APIGatewayHttpResolver:
     @app.exception_handler(ServiceError)
     def on_service_error(exc: ServiceError) -> Response[str]:
         code, message = _STATUS_ERRORS.get(exc.status_code, ("error", "Requête refusée."))
-        return Response(
-            status_code=exc.status_code,
-            content_type="application/json",
-            body=json.dumps({"error": code, "message": message}, ensure_ascii=False),
-        )
+        return Response(status_code=exc.status_code, content_type="application/json", body=error_body(code, message))
 
     @app.not_found
     def on_not_found(exc: Exception) -> Response[str]:
         return error_response(NotFound())
 
     return app
+
+
+def no_content(cookies: list[Cookie] | None = None) -> Response[None]:
+    """A 204: no body (lambda_handler_for sends it as ""), with the cookies to set, if any."""
+    return Response(status_code=204, body=None, cookies=cookies)
 
 
 def guard(event: dict[str, Any], check_origin: bool = True, json_only: bool = True) -> DomainError | None:
@@ -341,6 +354,8 @@ def lambda_handler_for(
             result = envelope(rejected.status, rejected.code, rejected.message, rejected.headers)
         else:
             result = in_envelope(app.resolve(event, context))
+            if result.get("body") is None:
+                result["body"] = ""  # a 204 declared as Response[None]: Powertools leaves its body None
             count_api_outcome(str(event.get("routeKey", "")), int(result.get("statusCode", 0)))
         # Every API answer is personal or may be: none is ever cached.
         add_security_headers(result.setdefault("headers", {}), personal=True)

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from espace_famille import links, ratelimit
+from espace_famille.answers import ClaimAnswer, RegieLink
 from espace_famille.clock import iso
 from espace_famille.dal import catalog
 from espace_famille.dal import invoices as invoice_store
@@ -29,8 +29,11 @@ CLAIMABLE = (InvoiceStatus.OPEN, InvoiceStatus.PAID)
 @dataclass(frozen=True)
 class ClaimResult:
     created: bool  # False: the account was already linked (nothing duplicated)
-    regie: dict[str, Any]
+    regie: RegieLink
     invoices_found: int
+
+    def answer(self) -> ClaimAnswer:
+        return ClaimAnswer(regie=self.regie, invoices_found=self.invoices_found)
 
 
 def claim(

@@ -6,11 +6,12 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import datetime
 from functools import partial
 from typing import Any
 
+from espace_famille.answers import InvoiceAnswer, InvoiceDetail, InvoiceLineAnswer, InvoicePage
 from espace_famille.clock import iso
 from espace_famille.dal import catalog
 from espace_famille.dal import invoices as store
@@ -33,7 +34,6 @@ from espace_famille.model import (
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
-_LIMIT = re.compile(r"^[0-9]{1,6}$")
 _CURSOR_SK = re.compile(r"^P#\d{4}-\d{2}-\d{2}#[A-Z0-9][A-Z0-9._/-]{0,39}$")
 
 _NUMCLI = re.compile(r"^[0-9]{6}$")  # PayFiP's régie number: without it a régie cannot take a payment
@@ -60,9 +60,17 @@ def not_payable_reason(invoice: Invoice, regie: Regie | None, now_iso: str) -> N
     return None
 
 
-def as_json(
+def answer(
+    invoice: Invoice, collectivite_name: str, regie_name: str, regie: Regie | None, hidden: bool, now_iso: str
+) -> InvoiceAnswer:
+    """The invoice as the API shows it, built once from the record."""
+    return InvoiceAnswer(**_shown(invoice, collectivite_name, regie_name, regie, hidden, now_iso))
+
+
+def _shown(
     invoice: Invoice, collectivite_name: str, regie_name: str, regie: Regie | None, hidden: bool, now_iso: str
 ) -> dict[str, Any]:
+    """The fields of InvoiceAnswer (and of InvoiceDetail, which adds the lines)."""
     reason = not_payable_reason(invoice, regie, now_iso)
     return {
         "id": invoice.invoice_id,
@@ -84,42 +92,20 @@ def as_json(
     }
 
 
-def listing_query(params: Mapping[str, str]) -> tuple[str, int, str | None]:
-    """The listing's query parameters (view, limit, cursor), checked here rather than by the resolver's
-    pydantic validation, which would cost the function half an `import boto3` at every cold start."""
-
-    def invalid(field: str, reason: str) -> ValidationFailed:
-        return ValidationFailed(f"Données invalides — « {field} » : {reason}.")
-
-    view = params.get("view", View.CURRENT)
-    if view not in tuple(View):
-        raise invalid("view", "valeur non reconnue")
-    raw = params.get("limit")
-    if raw is not None and not _LIMIT.match(raw):
-        raise invalid("limit", "doit être un nombre entier")
-    limit = DEFAULT_LIMIT if raw is None else int(raw)
-    if not 1 <= limit <= MAX_LIMIT:
-        raise invalid("limit", "trop petit" if limit < 1 else "trop grand")
-    cursor = params.get("cursor")
-    if cursor is not None and len(cursor) > 512:
-        raise invalid("cursor", "trop long")
-    return view, limit, cursor
+def _newest_first(rows: list[InvoiceAnswer]) -> list[InvoiceAnswer]:
+    return sorted(rows, key=lambda r: (r.issued_on, r.reference, r.collectivite_id), reverse=True)
 
 
-def _newest_first(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return sorted(rows, key=lambda r: (r["issued_on"], r["reference"], r["collectivite_id"]), reverse=True)
-
-
-def list_invoices(account_id: str, view: str, limit: int, cursor: str | None, now: datetime) -> dict[str, Any]:
+def list_invoices(account_id: str, view: View, limit: int, cursor: str | None, now: datetime) -> InvoicePage:
     """One view, in three sequential round trips whatever the régies: the authorizer's read; one Query of the
     account's partition (links, hidden flags); then, all at once, the linked régies' Queries and one
     BatchGetItem of their régies and collectivités (names, and whether a régie takes payments online now)."""
     now_iso = iso(now)
     links, hidden = link_store.links_and_hidden(account_id)
 
-    def shown_with(names: catalog.Found) -> Callable[[Invoice, bool], dict[str, Any]]:
-        def shown(invoice: Invoice, is_hidden: bool) -> dict[str, Any]:
-            return as_json(
+    def shown_with(names: catalog.Found) -> Callable[[Invoice, bool], InvoiceAnswer]:
+        def shown(invoice: Invoice, is_hidden: bool) -> InvoiceAnswer:
+            return answer(
                 invoice,
                 names.collectivite_name(invoice.collectivite_id),
                 names.regie_name(invoice.collectivite_id, invoice.regie_id),
@@ -139,11 +125,9 @@ def list_invoices(account_id: str, view: str, limit: int, cursor: str | None, no
         shown = shown_with(names)
         rows = [shown(inv, False) for invoices in per_link for inv in invoices if inv.invoice_id not in hidden]
         rows = _newest_first(rows)
-        return {
-            "invoices": rows,
-            "total_due_cents": sum(r["amount_cents"] for r in rows if r["payable"]),
-            "next_cursor": None,
-        }
+        return InvoicePage(
+            invoices=rows, total_due_cents=sum(r.amount_cents for r in rows if r.payable), next_cursor=None
+        )
     if view == View.HIDDEN:
         linked = {lk.link_id for lk in links}
         names, [found] = _with_names(links, [lambda: store.many(hidden) if linked and hidden else []])
@@ -154,7 +138,7 @@ def list_invoices(account_id: str, view: str, limit: int, cursor: str | None, no
             if inv.status != InvoiceStatus.CANCELLED
             and link_id(inv.collectivite_id, inv.regie_id, inv.debtor_id) in linked
         ]
-        return {"invoices": _newest_first(rows), "total_due_cents": 0, "next_cursor": None}
+        return InvoicePage(invoices=_newest_first(rows), total_due_cents=0, next_cursor=None)
     return _paid_page(links, hidden, limit, cursor, shown_with)
 
 
@@ -169,8 +153,8 @@ def _paid_page(
     hidden: dict[str, str],
     limit: int,
     cursor: str | None,
-    shown_with: Callable[[catalog.Found], Callable[[Invoice, bool], dict[str, Any]]],
-) -> dict[str, Any]:
+    shown_with: Callable[[catalog.Found], Callable[[Invoice, bool], InvoiceAnswer]],
+) -> InvoicePage:
     """One page of paid invoices across every linked régie, newest first, in one round of Queries.
 
     Pages are cut in the order (sort key, link id), both descending; the cursor is the last place the page
@@ -183,7 +167,7 @@ def _paid_page(
     by_link = {lk.link_id: lk for lk in links}
     after = _read_cursor(cursor, by_link) if cursor else None
     if not links:
-        return {"invoices": [], "total_due_cents": 0, "next_cursor": None}
+        return InvoicePage(invoices=[], total_due_cents=0, next_cursor=None)
     share = -(-(limit + 1) // len(links))
 
     def read(lk: Link) -> list[tuple[str, Invoice]]:
@@ -207,11 +191,11 @@ def _paid_page(
     covered = certain[:limit]
     more = len(certain) > limit or stop is not None
     next_cursor = _make_cursor(covered[-1][0], covered[-1][1]) if more and covered else None
-    return {
-        "invoices": [shown(inv, False) for _, _, inv in covered if inv.invoice_id not in hidden],
-        "total_due_cents": 0,
-        "next_cursor": next_cursor,
-    }
+    return InvoicePage(
+        invoices=[shown(inv, False) for _, _, inv in covered if inv.invoice_id not in hidden],
+        total_due_cents=0,
+        next_cursor=next_cursor,
+    )
 
 
 def _make_cursor(sort_key: str, link: str) -> str:
@@ -250,11 +234,10 @@ def _visible(account_id: str, invoice_id: str) -> tuple[Invoice, list[Any], bool
     return invoice, lines, hidden, coll_name, regie_name, regie
 
 
-def detail(account_id: str, invoice_id: str, now: datetime) -> dict[str, Any]:
+def detail(account_id: str, invoice_id: str, now: datetime) -> InvoiceDetail:
     invoice, lines, hidden, coll_name, regie_name, regie = _visible(account_id, invoice_id)
-    out = as_json(invoice, coll_name, regie_name, regie, hidden, iso(now))
-    out["lines"] = [line.as_json() for line in lines]
-    return out
+    shown = _shown(invoice, coll_name, regie_name, regie, hidden, iso(now))
+    return InvoiceDetail(**shown, lines=[InvoiceLineAnswer(**line.as_json()) for line in lines])
 
 
 def set_hidden(account_id: str, invoice_id: str, hidden: bool, now: datetime) -> None:

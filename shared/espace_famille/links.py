@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from espace_famille.answers import RegieLink
 from espace_famille.dal import catalog
 from espace_famille.dal import links as link_store
 from espace_famille.errors import NotFound
@@ -35,23 +34,23 @@ class LinkNames:
         return self._regies.get((cid, rid)) or self._found.regie_name(cid, rid)
 
 
-def describe(links: list[Link]) -> list[dict[str, Any]]:
+def describe(links: list[Link]) -> list[RegieLink]:
     """Links as GET /api/me shows them."""
     found = LinkNames(links)
     return [
-        {
-            "link_id": lk.link_id,
-            "collectivite_id": lk.collectivite_id,
-            "collectivite_name": found.collectivite_name(lk.collectivite_id),
-            "regie_id": lk.regie_id,
-            "regie_name": found.regie_name(lk.collectivite_id, lk.regie_id),
-            "debtor_name": lk.debtor_name,
-        }
+        RegieLink(
+            link_id=lk.link_id,
+            collectivite_id=lk.collectivite_id,
+            collectivite_name=found.collectivite_name(lk.collectivite_id),
+            regie_id=lk.regie_id,
+            regie_name=found.regie_name(lk.collectivite_id, lk.regie_id),
+            debtor_name=lk.debtor_name,
+        )
         for lk in sorted(links, key=lambda x: (x.collectivite_id, x.regie_id, x.debtor_id))
     ]
 
 
-def regies(account_id: str) -> list[dict[str, Any]]:
+def regies(account_id: str) -> list[RegieLink]:
     return describe(link_store.of_account(account_id))
 
 

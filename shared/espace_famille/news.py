@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import heapq
-from typing import Any
 
+from espace_famille.answers import NewsItemAnswer, NewsList
 from espace_famille.dal import catalog
 from espace_famille.dal import links as link_store
 from espace_famille.dal import news as store
@@ -13,7 +13,7 @@ from espace_famille.model import NewsItem
 MAX_ITEMS = 20
 
 
-def latest(account_id: str) -> list[dict[str, Any]]:
+def latest(account_id: str) -> NewsList:
     cids = sorted({lk.collectivite_id for lk in link_store.of_account(account_id)})
     items: list[NewsItem]
     if cids:
@@ -24,17 +24,17 @@ def latest(account_id: str) -> list[dict[str, Any]]:
     else:
         items = store.latest_of_all(MAX_ITEMS)
     found = catalog.lookup(collectivites={n.collectivite_id for n in items}) if items else catalog.Found({})
-    out = []
-    for n in items:
-        out.append(
-            {
-                "id": n.news_id,
-                "collectivite_id": n.collectivite_id,
-                "collectivite_name": found.collectivite_name(n.collectivite_id),
-                "title": n.title,
-                "category": n.category,
-                "published_on": n.published_on,
-                "body": n.body,
-            }
-        )
-    return out
+    return NewsList(
+        news=[
+            NewsItemAnswer(
+                id=n.news_id,
+                collectivite_id=n.collectivite_id,
+                collectivite_name=found.collectivite_name(n.collectivite_id),
+                title=n.title,
+                category=n.category,
+                published_on=n.published_on,
+                body=n.body,
+            )
+            for n in items
+        ]
+    )

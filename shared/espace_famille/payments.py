@@ -21,6 +21,7 @@ from typing import Any, Protocol
 from urllib.parse import parse_qsl
 
 from espace_famille import mail
+from espace_famille.answers import PaidInvoiceAnswer, PaymentAnswer, PaymentCreated, PaymentList
 from espace_famille.clock import PARIS, iso, parse_iso
 from espace_famille.config import payfip_saisie, settings
 from espace_famille.dal import payments as store
@@ -141,7 +142,7 @@ def initiate(
     site_url: str,
     provider: Provider,
     now: datetime,
-) -> dict[str, Any]:
+) -> PaymentCreated:
     """Locks the invoices in a new pending payment, asks the provider for a payment page; 201's body."""
     if not invoice_ids or len(set(invoice_ids)) != len(invoice_ids):
         raise ValidationFailed("Données invalides — « invoice_ids » : liste de factures distinctes attendue.")
@@ -213,7 +214,7 @@ def initiate(
         raise ProviderDown() from None
     store.record_provider_ref(payment, idop, now_iso)
     count("PaymentsInitiated")
-    return {"payment_id": pid, "redirect_url": provider.page_url(idop), "amount_cents": amount}
+    return PaymentCreated(payment_id=pid, redirect_url=provider.page_url(idop), amount_cents=amount)
 
 
 def _explain_conflict(invoice_ids: list[str], regie: Regie, now_iso: str) -> None:
@@ -458,22 +459,25 @@ def reconcile(
 
 
 # -- reading -----------------------------------------------------------------------------------------------
-def as_json(payment: Payment) -> dict[str, Any]:
-    return {
-        "payment_id": payment.payment_id,
-        "status": payment.status,
-        "amount_cents": payment.amount_cents,
-        "collectivite_id": payment.collectivite_id,
-        "regie_id": payment.regie_id,
-        "regie_name": payment.regie_name,
-        "reference": payment.reference,
-        "invoices": [
-            {"id": i.invoice_id, "reference": i.reference, "amount_cents": i.amount_cents} for i in payment.invoices
+def answer(payment: Payment) -> PaymentAnswer:
+    """The payment as the parent's recap shows it: when and PayFiP's transaction number only once paid."""
+    paid = payment.status == PaymentStatus.PAID
+    return PaymentAnswer(
+        payment_id=payment.payment_id,
+        status=PaymentStatus(payment.status),
+        amount_cents=payment.amount_cents,
+        collectivite_id=payment.collectivite_id,
+        regie_id=payment.regie_id,
+        regie_name=payment.regie_name,
+        reference=payment.reference,
+        invoices=[
+            PaidInvoiceAnswer(id=i.invoice_id, reference=i.reference, amount_cents=i.amount_cents)
+            for i in payment.invoices
         ],
-        "created_at": payment.created_at,
-        "paid_at": payment.paid_at if payment.status == PaymentStatus.PAID else None,
-        "transaction_number": payment.transaction_number if payment.status == PaymentStatus.PAID else None,
-    }
+        created_at=payment.created_at,
+        paid_at=payment.paid_at if paid else None,
+        transaction_number=payment.transaction_number if paid else None,
+    )
 
 
 def own_payment(account_id: str, payment_id: str) -> Payment:
@@ -487,7 +491,7 @@ def own_payment(account_id: str, payment_id: str) -> Payment:
 
 def read(
     account_id: str, payment_id: str, provider: Provider, now: datetime, receipt: Receipt | None = None
-) -> dict[str, Any]:
+) -> PaymentAnswer:
     """GET /api/payments/{id}: the payment, resolved first if it is pending and the provider knows more."""
     payment = own_payment(account_id, payment_id)
     if payment.status == PaymentStatus.PENDING:
@@ -495,11 +499,11 @@ def read(
             payment = refresh(payment, provider, now, receipt)
         except ProviderUnavailable:
             logger.warning("payment provider unavailable at a return read", extra={"payment_id": payment_id})
-    return as_json(payment)
+    return answer(payment)
 
 
-def list_payments(account_id: str) -> dict[str, Any]:
-    return {"payments": [as_json(p) for p in store.of_account(account_id)]}
+def list_payments(account_id: str) -> PaymentList:
+    return PaymentList(payments=[answer(p) for p in store.of_account(account_id)])
 
 
 def anomalies() -> list[Payment]:

@@ -59,7 +59,7 @@ def test_a_claim_links_the_debtor_of_that_regie_once(table):
     first = claims.claim(account, cid, "A-1", _key("A-1"), ip, NOW)
     assert first.created is True
     assert first.invoices_found == 2
-    assert first.regie == {
+    assert first.regie.model_dump() == {
         "link_id": link_id(cid, "CANTINE", "LACROIX-J"),
         "collectivite_id": cid,
         "collectivite_name": f"Ville {cid}",
@@ -176,21 +176,21 @@ def test_unlink_only_ones_own_link_with_a_well_formed_id(table, monkeypatch):
     garderie = claims.claim(account, cid, "F-2", _key("F-2"), ip, NOW).regie
     cantine = claims.claim(account, cid, "F-1", _key("F-1"), ip, NOW).regie
     # Sorted by collectivité, régie, debtor: CANTINE before GARDERIE whatever the order of the claims.
-    assert [(r["regie_id"], r["regie_name"], r["collectivite_name"]) for r in links.regies(account)] == [
+    assert [(r.regie_id, r.regie_name, r.collectivite_name) for r in links.regies(account)] == [
         ("CANTINE", "Cantine", f"Ville {cid}"),
         ("GARDERIE", "Garderie", f"Ville {cid}"),
     ]
     assert links.regies(stranger) == []
-    for bad in (cantine["link_id"].upper(), "x", cantine["link_id"] + "a", "../" + cantine["link_id"][3:]):
+    for bad in (cantine.link_id.upper(), "x", cantine.link_id + "a", "../" + cantine.link_id[3:]):
         with pytest.raises(NotFound):
             links.unlink(account, bad)
     assert deletes == []  # an id that cannot be one never reaches the table
     with pytest.raises(NotFound):
-        links.unlink(stranger, cantine["link_id"])
-    links.unlink(account, cantine["link_id"])
+        links.unlink(stranger, cantine.link_id)
+    links.unlink(account, cantine.link_id)
     assert links.regies(account) == [garderie]
     with pytest.raises(NotFound):
-        links.unlink(account, cantine["link_id"])
+        links.unlink(account, cantine.link_id)
 
 
 def test_names_of_no_link_reads_nothing(table, monkeypatch):

@@ -23,7 +23,8 @@ SITE = "https://famille.example"
 
 
 def _start(fam, provider, ids=None, now=T0, email="parent@example.org") -> dict[str, Any]:
-    return payments.initiate(fam.account_id, ids or fam.ids, email, SITE, provider, now)
+    """The 201's body, as the API sends it."""
+    return payments.initiate(fam.account_id, ids or fam.ids, email, SITE, provider, now).model_dump(mode="json")
 
 
 def _invoice(invoice_id: str) -> Invoice:
@@ -273,7 +274,7 @@ def test_return_reads_ask_the_provider_at_most_every_ten_seconds(table):
         payments.read(fam.account_id, pid, provider, T0 + timedelta(seconds=s))
     assert provider.result_calls == 3
     provider.settle(_payment(pid).provider_ref or "", "P", T0)
-    assert payments.read(fam.account_id, pid, provider, T0 + timedelta(seconds=40))["status"] == "paid"
+    assert payments.read(fam.account_id, pid, provider, T0 + timedelta(seconds=40)).status == "paid"
     # Another account does not see it.
     with pytest.raises(NotFound):
         payments.read("someone-else", pid, provider, T0)

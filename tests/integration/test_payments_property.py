@@ -51,8 +51,8 @@ class PaymentsMachine(RuleBasedStateMachine):
             created = payments.initiate(self.fam.account_id, ids, "p@example.org", "https://s", self.provider, self.now)
         except (payments.PaymentInProgress, payments.NotPayable, payments.ProviderDown):
             return ""
-        self.created.append(created["payment_id"])
-        return str(created["payment_id"])
+        self.created.append(created.payment_id)
+        return created.payment_id
 
     @rule(pid=payment_ids, code=st.sampled_from("PPRA"))
     def pay_at_payfip(self, pid: str, code: str) -> None:

@@ -18,7 +18,7 @@ from espace_famille.dal import keys
 from espace_famille.dal.table import client, to_ddb
 from espace_famille.errors import NotFound, ValidationFailed
 from espace_famille.importer.engine import Importer
-from espace_famille.model import invoice_id
+from espace_famille.model import View, invoice_id
 from tests.import_support import LINE_COLUMNS, csv_text, invoice, opener, parents, unique_id
 
 pytestmark = pytest.mark.integration
@@ -43,7 +43,7 @@ def _family(*rows: dict[str, Any]) -> tuple[str, str]:
 
 def _claim(account: str, cid: str, reference: str) -> dict[str, Any]:
     key = f"K{reference.replace('-', '')[-8:]}"
-    return claims.claim(account, cid, reference, key, f"10.9.{uuid.uuid4().int % 250}.1", NOW).regie
+    return claims.claim(account, cid, reference, key, f"10.9.{uuid.uuid4().int % 250}.1", NOW).regie.model_dump()
 
 
 def _iid(cid: str, reference: str) -> str:
@@ -55,7 +55,8 @@ def _refs(view: dict[str, Any]) -> list[str]:
 
 
 def _list(account: str, view: str, limit: int = 50, cursor: str | None = None) -> dict[str, Any]:
-    return invoices.list_invoices(account, view, limit, cursor, NOW)
+    """The view as the API sends it."""
+    return invoices.list_invoices(account, View(view), limit, cursor, NOW).model_dump(mode="json")
 
 
 def test_current_view_newest_first_hidden_and_cancelled_out_locked_not_payable(table):
@@ -219,11 +220,11 @@ def test_detail_and_hiding_only_for_a_linked_not_cancelled_invoice(table):
             LINE_COLUMNS,
         ),
     )  # fmt: skip
-    one = invoices.detail(account, _iid(cid, "D-1"), NOW)
+    one = invoices.detail(account, _iid(cid, "D-1"), NOW).model_dump(mode="json")
     assert one["reference"] == "D-1" and one["hidden"] is False and one["payable"] is True
     assert one["lines"] == [{"label": "Repas", "quantity": 7, "unit_price_cents": 335, "amount_cents": 2345}]
     invoices.set_hidden(account, _iid(cid, "D-1"), True, NOW)
-    assert invoices.detail(account, _iid(cid, "D-1"), NOW)["hidden"] is True
+    assert invoices.detail(account, _iid(cid, "D-1"), NOW).hidden is True
     stranger = uuid.uuid4().hex
     for who, ref in ((account, "D-2"), (account, "D-3"), (stranger, "D-1")):
         with pytest.raises(NotFound):
