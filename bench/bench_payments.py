@@ -239,7 +239,16 @@ def cold_imports(rounds: int = 15) -> None:
             )
         },
     }
-    env = {"AWS_DEFAULT_REGION": "eu-west-3", "TABLE_NAME": "bench", "POWERTOOLS_TRACE_DISABLED": "true", "PATH": ""}
+    env = {
+        "AWS_DEFAULT_REGION": "eu-west-3",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "PATH": "",
+        # What the handlers check when they load (espace_famille.config).
+        "TABLE_NAME": "bench",
+        "SITE_URL": "",
+        "MAIL_QUEUE_URL": "https://sqs.eu-west-3.amazonaws.com/123456789012/bench",
+        "PAYFIP_MODE": "T",
+    }
     samples: dict[str, list[float]] = {name: [] for name in modules}
     for _ in range(rounds):
         for name, (statement, paths) in modules.items():

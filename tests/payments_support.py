@@ -9,8 +9,7 @@ from typing import Any
 
 from espace_famille.clock import PARIS
 from espace_famille.dal import catalog, links
-from espace_famille.dal.links import Link
-from espace_famille.model import Collectivite, Invoice, Regie, invoice_id, key_digest, link_id
+from espace_famille.model import Collectivite, Invoice, Link, Regie, invoice_id, key_digest, link_id
 from espace_famille.payfip import ProviderResult, ProviderUnavailable
 
 _OUTCOMES = {"P": "paid", "V": "paid", "R": "refused", "Z": "refused", "A": "abandoned"}

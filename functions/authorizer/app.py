@@ -10,6 +10,9 @@ from typing import Any
 
 from espace_famille.authorizer import authorize
 from espace_famille.clock import system_clock
+from espace_famille.config import Need, init
+
+SETTINGS = init(Need.TABLE)
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -8,7 +8,10 @@ from espace_famille import claims
 from espace_famille.answers import ClaimAnswer
 from espace_famille.api import account_id, client_ip, lambda_handler_for, make_resolver
 from espace_famille.clock import system_clock
+from espace_famille.config import Need, init
 from espace_famille.validation import Body, ShortText
+
+SETTINGS = init(Need.TABLE, Need.SITE)
 
 app = make_resolver()
 

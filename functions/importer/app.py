@@ -8,8 +8,11 @@ from urllib.parse import unquote_plus
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from espace_famille.config import Need, init
 from espace_famille.importer.s3 import import_object
 from espace_famille.observability import logger, metrics, traced
+
+SETTINGS = init(Need.TABLE)
 
 
 @logger.inject_lambda_context

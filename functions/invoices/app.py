@@ -11,7 +11,10 @@ from espace_famille import invoices
 from espace_famille.answers import InvoiceDetail, InvoicePage
 from espace_famille.api import account_id, lambda_handler_for, make_resolver, no_content
 from espace_famille.clock import system_clock
+from espace_famille.config import Need, init
 from espace_famille.model import View
+
+SETTINGS = init(Need.TABLE, Need.SITE)
 
 app = make_resolver()
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 from espace_famille import news
 from espace_famille.answers import NewsList
 from espace_famille.api import account_id, lambda_handler_for, make_resolver
+from espace_famille.config import Need, init
+
+SETTINGS = init(Need.TABLE, Need.SITE)
 
 app = make_resolver()
 

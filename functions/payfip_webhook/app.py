@@ -6,7 +6,10 @@ from espace_famille import payments
 from espace_famille.answers import NotificationProcessed
 from espace_famille.api import lambda_handler_for, make_resolver
 from espace_famille.clock import system_clock
+from espace_famille.config import Need, init
 from espace_famille.model import PaymentStatus
+
+SETTINGS = init(Need.TABLE, Need.SITE, Need.MAIL_QUEUE)
 
 app = make_resolver()
 

@@ -10,7 +10,10 @@ from espace_famille import payments
 from espace_famille.answers import PaymentAnswer, PaymentCreated, PaymentList
 from espace_famille.api import account_id, lambda_handler_for, make_resolver, site_url
 from espace_famille.clock import system_clock
+from espace_famille.config import Need, init
 from espace_famille.validation import Body
+
+SETTINGS = init(Need.TABLE, Need.SITE, Need.MAIL_QUEUE, Need.PAYFIP_MODE)
 
 app = make_resolver()
 

@@ -8,7 +8,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from espace_famille import payments
 from espace_famille.clock import system_clock
+from espace_famille.config import Need, init
 from espace_famille.observability import logger, metrics
+
+SETTINGS = init(Need.TABLE, Need.MAIL_QUEUE)
 
 
 @logger.inject_lambda_context

@@ -207,6 +207,7 @@ def local_table(template_path: Path, stack_name: str = "bare") -> Iterator[Local
             "MAIL_FROM": template.parameters["MailFrom"],
             "MAIL_QUEUE_URL": template.ref("MailQueue") if "MailQueue" in template.resources else "",
             "SITE_URL": "http://127.0.0.1:9",
+            "PAYFIP_MODE": template.parameters["PayfipMode"],
             "POWERTOOLS_TRACE_DISABLED": "true",
         }
     )

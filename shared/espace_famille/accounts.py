@@ -17,9 +17,11 @@ from espace_famille import mail, passwords, ratelimit, retention, sessions
 from espace_famille.answers import AccountAnswer
 from espace_famille.clock import iso, parse_iso
 from espace_famille.dal import accounts as store
+from espace_famille.dal import invoices as invoice_store
+from espace_famille.dal import links as link_store
 from espace_famille.dal import sessions as session_store
-from espace_famille.dal.accounts import Account
 from espace_famille.errors import InvalidCredentials, InvalidToken, NotFound, ValidationFailed
+from espace_famille.model import Account
 
 CONFIRMATION_VALIDITY = timedelta(hours=48)
 RESET_VALIDITY = timedelta(hours=1)
@@ -287,15 +289,8 @@ def change_password(
 def export(account_id: str, now: datetime) -> dict[str, Any]:
     """Everything the portal keeps about the account, as JSON."""
     account = profile(account_id)
-    links, hidden = [], []
-    for item in store.owned_items(account_id):
-        if item["SK"].startswith("LINK#"):
-            links.append({k: item[k] for k in sorted(item) if not k.startswith(("PK", "SK", "GSI"))})
-        elif item["SK"].startswith("HIDDEN#"):
-            hidden.append({"invoice_id": item["SK"].split("#", 1)[1], "hidden_at": item.get("hidden_at")})
-    payments = [
-        {k: v for k, v in p.items() if not k.startswith(("PK", "SK", "GSI"))} for p in store.payments_of(account_id)
-    ]
+    links = [dict(sorted(link_store.attributes(lk).items())) for lk in link_store.of_account(account_id)]
+    hidden = [{"invoice_id": i, "hidden_at": at} for i, at in invoice_store.hidden_ids(account_id).items()]
     return {
         "account": {
             "email": account.email,
@@ -310,7 +305,7 @@ def export(account_id: str, now: datetime) -> dict[str, Any]:
             for s in session_store.for_account(account_id)
         ],
         "devices": [{k: d[k] for k in ("created_at", "expires_at")} for d in session_store.devices_of(account_id)],
-        "payments": payments,
+        "payments": store.payment_records(account_id),
         "exported_at": iso(now),
     }
 

@@ -19,9 +19,8 @@ from espace_famille.clock import iso
 from espace_famille.dal import catalog
 from espace_famille.dal import invoices as invoice_store
 from espace_famille.dal import links as link_store
-from espace_famille.dal.links import Link
 from espace_famille.errors import InvoiceNotFound
-from espace_famille.model import InvoiceStatus, invoice_id, key_matches, link_id
+from espace_famille.model import InvoiceStatus, Link, invoice_id, key_matches, link_id
 from espace_famille.text import CODE_RE, KEY_RE, REFERENCE_RE, compact_upper
 
 CLAIMABLE = (InvoiceStatus.OPEN, InvoiceStatus.PAID)

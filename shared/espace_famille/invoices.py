@@ -16,7 +16,6 @@ from espace_famille.clock import iso
 from espace_famille.dal import catalog
 from espace_famille.dal import invoices as store
 from espace_famille.dal import links as link_store
-from espace_famille.dal.links import Link
 from espace_famille.dal.payments import HELD_UNTIL
 from espace_famille.dal.table import in_parallel
 from espace_famille.errors import NotFound, ValidationFailed
@@ -26,6 +25,7 @@ from espace_famille.model import (
     PAID_EXTERNALLY,
     Invoice,
     InvoiceStatus,
+    Link,
     NotPayableReason,
     Regie,
     View,

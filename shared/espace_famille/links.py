@@ -5,9 +5,8 @@ from __future__ import annotations
 from espace_famille.answers import RegieLink
 from espace_famille.dal import catalog
 from espace_famille.dal import links as link_store
-from espace_famille.dal.links import Link
 from espace_famille.errors import NotFound
-from espace_famille.model import OPAQUE_ID
+from espace_famille.model import OPAQUE_ID, Link
 
 
 def names(links: list[Link]) -> catalog.Found:

@@ -181,3 +181,36 @@ class NewsItem:
     category: str
     title: str
     body: str
+
+
+# -- the account side: an account and its links to debtors ------------------------------------------------
+@dataclass(frozen=True)
+class Account:
+    """A confirmed account. An address still waiting for its confirmation has only its e-mail item."""
+
+    account_id: str
+    email: str
+    password_hash: str
+    display_name: str
+    confirmed: bool
+    created_at: str
+    # Bumped by every password change and completed reset: a reset token carries the generation it was
+    # issued under and is refused once the account moved on, so no old link outlives a new password.
+    token_generation: int = 0
+
+
+@dataclass(frozen=True)
+class Link:
+    """An account linked to a debtor of a régie, after a successful claim."""
+
+    account_id: str
+    link_id: str
+    collectivite_id: str
+    regie_id: str
+    debtor_id: str
+    debtor_name: str
+    linked_at: str
+    # The names the parent reads, as they were when the link was made, so that a listing needs no lookup;
+    # None on links made before they were kept there.
+    collectivite_name: str | None = None
+    regie_name: str | None = None

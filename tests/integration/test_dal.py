@@ -9,13 +9,13 @@ from decimal import Decimal
 import pytest
 
 from espace_famille.dal import accounts, catalog, counters, invoices, links, news, session_check, sessions, system
-from espace_famille.dal.accounts import Account
-from espace_famille.dal.links import Link
 from espace_famille.model import (
+    Account,
     Collectivite,
     Debtor,
     Invoice,
     InvoiceLine,
+    Link,
     NewsItem,
     Regie,
     invoice_id,
@@ -295,3 +295,45 @@ def test_deleting_an_account_keeps_its_payments_without_it(table):
     assert "account_id" not in kept and "GSI1PK" not in kept
     assert kept["account_deleted_at"] == "2026-05-05T00:00:00Z"
     assert accounts.payments_of(account.account_id) == []
+
+
+def test_the_export_holds_what_the_account_owns_read_as_records(table):
+    from espace_famille import accounts as domain
+    from espace_famille.dal import keys
+    from espace_famille.dal.table import to_ddb
+
+    cid = _cid()
+    account = Account(uuid.uuid4().hex, f"{uuid.uuid4().hex[:8]}@example.org", "h", "P", True, "2026-05-04T10:00:00Z")
+    assert accounts.create(account)
+    invoice = _invoice(cid, "F-1")
+    catalog.put_all([invoice])
+    link = Link(
+        account.account_id, link_id(cid, "CANTINE", "D1"), cid, "CANTINE", "D1", "Famille D1", "2026-05-04T10:01:00Z"
+    )
+    assert links.create(link, invoice.invoice_id)
+    invoices.hide(account.account_id, invoice.invoice_id, "2026-05-04T10:02:00Z")
+    payment = {
+        **keys.payment("pay" + account.account_id[:8]),
+        **keys.payment_gsi1(account.account_id, "2026-05-04T10:03:00Z", "pay"),
+        "account_id": account.account_id,
+        "amount_cents": 2345,
+        "resultrans": "P",  # an attribute no record field holds is exported too
+    }
+    accounts.client().put_item(TableName=accounts.table(), Item=to_ddb(payment))
+
+    exported = domain.export(account.account_id, NOW)
+
+    assert exported["links"] == [
+        {
+            "account_id": account.account_id,
+            "collectivite_id": cid,
+            "debtor_id": "D1",
+            "debtor_name": "Famille D1",
+            "link_id": link.link_id,
+            "linked_at": "2026-05-04T10:01:00Z",
+            "regie_id": "CANTINE",
+        }
+    ]
+    assert list(exported["links"][0]) == sorted(exported["links"][0])
+    assert exported["hidden_invoices"] == [{"invoice_id": invoice.invoice_id, "hidden_at": "2026-05-04T10:02:00Z"}]
+    assert exported["payments"] == [{"account_id": account.account_id, "amount_cents": 2345, "resultrans": "P"}]

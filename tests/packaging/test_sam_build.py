@@ -101,6 +101,8 @@ def test_every_built_function_imports_with_its_layer(built):
     functions = {k: v for k, v in template["Resources"].items() if v["Type"] == "AWS::Serverless::Function"}
     assert functions
     layer = built / "SharedLayer" / "python"
+    # Each function checks its settings when it loads: it gets the ones the template gives it.
+    deployed = load_template(ROOT / "template.yaml", {"SiteUrl": "https://portail.example"}).functions
     probe_code = (
         "import importlib, json, sys\n"
         "module, func = sys.argv[1].rsplit('.', 1)\n"
@@ -112,6 +114,7 @@ def test_every_built_function_imports_with_its_layer(built):
         props = resource["Properties"]
         code_dir = built / props["CodeUri"]
         child_env = {
+            **{k: str(v) for k, v in deployed[logical_id].environment.items()},
             "PATH": os.environ["PATH"],
             "AWS_DEFAULT_REGION": "eu-west-3",
             "AWS_REGION": "eu-west-3",

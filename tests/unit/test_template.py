@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from infra import layer_requirements
 from infra.cfn import load_template
 from infra.local.gateway import Gateway
@@ -58,20 +60,43 @@ def test_route_priority():
     assert gateway.match("GET", "/nowhere") is None
 
 
-def test_every_function_handler_imports():
+def import_handler(fn, env):
+    module, _, name = fn.handler.rpartition(".")
+    code = (
+        "import importlib, json, sys\n"
+        f"sys.path[:0] = [{str(fn.code_uri)!r}, {str(ROOT / 'shared')!r}]\n"
+        f"h = getattr(importlib.import_module({module!r}), {name!r})\n"
+        "print(json.dumps(callable(h)))\n"
+    )
+    env = {**env, "AWS_DEFAULT_REGION": "eu-west-3", "PATH": ""}
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=fn.code_uri)
+
+
+def test_every_function_handler_imports_with_the_environment_the_template_gives_it():
     tpl = template()
     for logical_id, fn in tpl.functions.items():
-        module, _, name = fn.handler.rpartition(".")
-        code = (
-            "import importlib, json, sys\n"
-            f"sys.path[:0] = [{str(fn.code_uri)!r}, {str(ROOT / 'shared')!r}]\n"
-            f"h = getattr(importlib.import_module({module!r}), {name!r})\n"
-            "print(json.dumps(callable(h)))\n"
-        )
-        env = {"AWS_DEFAULT_REGION": "eu-west-3", "TABLE_NAME": "x", "POWERTOOLS_TRACE_DISABLED": "true", "PATH": ""}
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=fn.code_uri)
+        out = import_handler(fn, {k: str(v) for k, v in fn.environment.items()})
         assert out.returncode == 0, f"{logical_id}: {out.stderr[-2000:]}"
         assert json.loads(out.stdout) is True, logical_id
+
+
+@pytest.mark.parametrize(
+    ("logical_id", "variable"),
+    [
+        ("SessionAuthorizerFunction", "TABLE_NAME"),
+        ("AccountsFunction", "MAIL_QUEUE_URL"),
+        ("AccountsFunction", "SITE_URL"),
+        ("MailFunction", "MAIL_FROM"),
+        ("PaymentsFunction", "PAYFIP_MODE"),
+    ],
+)
+def test_a_function_missing_a_setting_fails_at_its_cold_start_naming_it(logical_id, variable):
+    fn = template().functions[logical_id]
+    env = {k: str(v) for k, v in fn.environment.items() if k != variable}
+    out = import_handler(fn, env)
+    assert out.returncode != 0
+    assert "ConfigurationError" in out.stderr
+    assert f"{variable} absente" in out.stderr
 
 
 def statements(tpl, logical_id):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -11,6 +10,7 @@ from botocore.exceptions import ClientError
 
 from espace_famille.clock import epoch, iso
 from espace_famille.dal import keys
+from espace_famille.dal.mapping import RecordMapping, attributes
 from espace_famille.dal.table import (
     Item,
     batch_write,
@@ -23,46 +23,11 @@ from espace_famille.dal.table import (
     transact,
     values,
 )
+from espace_famille.model import Account
 
-
-@dataclass(frozen=True)
-class Account:
-    """A confirmed account. An address still waiting for its confirmation has only its e-mail item."""
-
-    account_id: str
-    email: str
-    password_hash: str
-    display_name: str
-    confirmed: bool
-    created_at: str
-    # Bumped by every password change and completed reset: a reset token carries the generation it was
-    # issued under and is refused once the account moved on, so no old link outlives a new password.
-    token_generation: int = 0
-
-
-def _account_from(item: Item) -> Account:
-    return Account(
-        account_id=item["account_id"],
-        email=item["email"],
-        password_hash=item["password_hash"],
-        display_name=item["display_name"],
-        confirmed=bool(item.get("confirmed")),
-        created_at=item["created_at"],
-        token_generation=int(item.get("token_generation", 0)),
-    )
-
-
-def _account_item(account: Account) -> Item:
-    return {
-        **keys.account(account.account_id),
-        "account_id": account.account_id,
-        "email": account.email,
-        "password_hash": account.password_hash,
-        "display_name": account.display_name,
-        "confirmed": account.confirmed,
-        "created_at": account.created_at,
-        "token_generation": account.token_generation,
-    }
+# The one mapping of an account (docs/data-model.md). An item written before `confirmed` was stored
+# is an unconfirmed one.
+ACCOUNT = RecordMapping(Account, lambda a: keys.account(a.account_id), absent={"confirmed": False})
 
 
 def create(account: Account) -> bool:
@@ -89,7 +54,7 @@ def create(account: Account) -> bool:
                 {
                     "Put": {
                         "TableName": table(),
-                        "Item": to_ddb(_account_item(account)),
+                        "Item": to_ddb(ACCOUNT.to_item(account)),
                         "ConditionExpression": "attribute_not_exists(PK)",
                     }
                 },
@@ -104,7 +69,7 @@ def create(account: Account) -> bool:
 
 def by_id(account_id: str, consistent: bool = False) -> Account | None:
     item = get(keys.account(account_id), consistent=consistent)
-    return _account_from(item) if item else None
+    return ACCOUNT.from_item(item) if item else None
 
 
 def pointer(email: str) -> Item | None:
@@ -250,7 +215,7 @@ def confirm_signup(token_hash: str, account: Account, now_iso: str) -> bool:
             {
                 "Put": {
                     "TableName": table(),
-                    "Item": to_ddb(_account_item(account)),
+                    "Item": to_ddb(ACCOUNT.to_item(account)),
                     "ConditionExpression": "attribute_not_exists(PK)",
                 }
             },
@@ -283,6 +248,11 @@ def reset_with_token(token_hash: str, account_id: str, generation: int, password
 def owned_items(account_id: str) -> list[Item]:
     """Every item of the account's partition: the account itself, its links and hidden flags."""
     return list(query_all("PK = :pk", values(pk=keys.account_partition(account_id)), consistent=True))
+
+
+def payment_records(account_id: str) -> list[Item]:
+    """What the account's payments hold, without their keys (the account's export)."""
+    return [attributes(item) for item in payments_of(account_id)]
 
 
 def payments_of(account_id: str) -> list[Item]:

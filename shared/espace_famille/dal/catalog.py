@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from decimal import Decimal
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from espace_famille.dal import keys
+from espace_famille.dal.mapping import RecordMapping
 from espace_famille.dal.table import (
     Item,
     Key,
@@ -27,153 +27,50 @@ from espace_famille.model import Collectivite, Debtor, Invoice, InvoiceLine, New
 
 Record = Collectivite | Regie | Debtor | Invoice | InvoiceLine | NewsItem
 
+# Each record's one mapping (docs/data-model.md): the `kind` attribute tells them apart when read back.
+COLLECTIVITE = RecordMapping(Collectivite, lambda c: keys.collectivite(c.collectivite_id), kind="collectivite")
+REGIE = RecordMapping(Regie, lambda r: keys.regie(r.collectivite_id, r.regie_id), kind="regie")
+DEBTOR = RecordMapping(Debtor, lambda d: keys.debtor(d.collectivite_id, d.regie_id, d.debtor_id), kind="debtor")
+INVOICE = RecordMapping(
+    Invoice,
+    lambda i: keys.invoice(i.invoice_id),
+    indexes=lambda i: keys.invoice_gsi1(i.collectivite_id, i.regie_id, i.debtor_id, i.status, i.issued_on, i.reference),
+    kind="invoice",
+    derived=("invoice_id",),
+)
+INVOICE_LINE = RecordMapping(
+    InvoiceLine, lambda ln: keys.invoice_line(ln.invoice_id, ln.line_no), kind="invoice_line", derived=("invoice_id",)
+)
+NEWS = RecordMapping(
+    NewsItem,
+    lambda n: keys.news(n.collectivite_id, n.published_on, n.news_id),
+    indexes=lambda n: keys.news_gsi1(n.collectivite_id, n.published_on, n.news_id),
+    kind="news",
+)
+_MAPPINGS: tuple[RecordMapping[Any], ...] = (COLLECTIVITE, REGIE, DEBTOR, INVOICE, INVOICE_LINE, NEWS)
+_BY_TYPE: dict[type, RecordMapping[Any]] = {m.record: m for m in _MAPPINGS}
+_BY_KIND: dict[str | None, RecordMapping[Any]] = {m.kind: m for m in _MAPPINGS}
+
 
 def key_of(record: Record) -> Key:
-    if isinstance(record, Collectivite):
-        return keys.collectivite(record.collectivite_id)
-    if isinstance(record, Regie):
-        return keys.regie(record.collectivite_id, record.regie_id)
-    if isinstance(record, Debtor):
-        return keys.debtor(record.collectivite_id, record.regie_id, record.debtor_id)
-    if isinstance(record, Invoice):
-        return keys.invoice(record.invoice_id)
-    if isinstance(record, InvoiceLine):
-        return keys.invoice_line(record.invoice_id, record.line_no)
-    return keys.news(record.collectivite_id, record.published_on, record.news_id)
+    return _BY_TYPE[type(record)].key(record)
 
 
 def to_item(record: Record) -> Item:
     """The stored form of a record (keys included)."""
-    item: Item = {**key_of(record)}
-    if isinstance(record, Collectivite):
-        item.update(kind="collectivite", collectivite_id=record.collectivite_id, name=record.name)
-    elif isinstance(record, Regie):
-        item.update(
-            kind="regie",
-            collectivite_id=record.collectivite_id,
-            regie_id=record.regie_id,
-            name=record.name,
-            payment_backend=record.payment_backend,
-            payment_options=dict(record.payment_options),
-        )
-    elif isinstance(record, Debtor):
-        item.update(
-            kind="debtor",
-            collectivite_id=record.collectivite_id,
-            regie_id=record.regie_id,
-            debtor_id=record.debtor_id,
-            name=record.name,
-        )
-    elif isinstance(record, Invoice):
-        item.update(
-            keys.invoice_gsi1(
-                record.collectivite_id,
-                record.regie_id,
-                record.debtor_id,
-                record.status,
-                record.issued_on,
-                record.reference,
-            )
-        )
-        item.update(
-            kind="invoice",
-            invoice_id=record.invoice_id,
-            collectivite_id=record.collectivite_id,
-            regie_id=record.regie_id,
-            reference=record.reference,
-            key_digest=record.key_digest,
-            debtor_id=record.debtor_id,
-            debtor_name=record.debtor_name,
-            issued_on=record.issued_on,
-            due_on=record.due_on,
-            amount_cents=record.amount_cents,
-            status=record.status,
-            paid_at=record.paid_at,
-            paid_by=record.paid_by,
-            lock_payment_id=record.lock_payment_id,
-            lock_until=record.lock_until,
-        )
-    elif isinstance(record, InvoiceLine):
-        item.update(
-            kind="invoice_line",
-            invoice_id=record.invoice_id,
-            collectivite_id=record.collectivite_id,
-            reference=record.reference,
-            line_no=record.line_no,
-            label=record.label,
-            quantity=record.quantity,
-            unit_price_cents=record.unit_price_cents,
-            amount_cents=record.amount_cents,
-        )
-    else:
-        item.update(keys.news_gsi1(record.collectivite_id, record.published_on, record.news_id))
-        item.update(
-            kind="news",
-            collectivite_id=record.collectivite_id,
-            news_id=record.news_id,
-            published_on=record.published_on,
-            category=record.category,
-            title=record.title,
-            body=record.body,
-        )
-    return {k: v for k, v in item.items() if v is not None}
+    return _BY_TYPE[type(record)].to_item(record)
 
 
 def from_item(item: Item) -> Record:
-    kind = item.get("kind")
-    if kind == "collectivite":
-        return Collectivite(item["collectivite_id"], item["name"])
-    if kind == "regie":
-        return Regie(
-            item["collectivite_id"],
-            item["regie_id"],
-            item["name"],
-            item["payment_backend"],
-            {str(k): str(v) for k, v in (item.get("payment_options") or {}).items()},
-        )
-    if kind == "debtor":
-        return Debtor(item["collectivite_id"], item["regie_id"], item["debtor_id"], item["name"])
-    if kind == "invoice":
-        return invoice_from(item)
-    if kind == "invoice_line":
-        return InvoiceLine(
-            item["collectivite_id"],
-            item["reference"],
-            int(item["line_no"]),
-            item["label"],
-            Decimal(str(item["quantity"])),
-            int(item["unit_price_cents"]),
-            int(item["amount_cents"]),
-        )
-    if kind == "news":
-        return NewsItem(
-            item["collectivite_id"],
-            item["news_id"],
-            item["published_on"],
-            item["category"],
-            item["title"],
-            item["body"],
-        )
-    raise ValueError(f"not a régie data item: {kind!r}")
+    mapping = _BY_KIND.get(item.get("kind"))
+    if mapping is None:
+        raise ValueError(f"not a régie data item: {item.get('kind')!r}")
+    record: Record = mapping.from_item(item)
+    return record
 
 
 def invoice_from(item: Item) -> Invoice:
-    return Invoice(
-        collectivite_id=item["collectivite_id"],
-        regie_id=item["regie_id"],
-        reference=item["reference"],
-        key_digest=item["key_digest"],
-        debtor_id=item["debtor_id"],
-        debtor_name=item["debtor_name"],
-        issued_on=item["issued_on"],
-        due_on=item["due_on"],
-        amount_cents=int(item["amount_cents"]),
-        status=item["status"],
-        paid_at=item.get("paid_at"),
-        paid_by=item.get("paid_by"),
-        lock_payment_id=item.get("lock_payment_id"),
-        lock_until=item.get("lock_until"),
-    )
+    return INVOICE.from_item(item)
 
 
 class Found:
@@ -285,4 +182,4 @@ def invoice_totals(invoice_id: str) -> tuple[int, int, int] | None:
 
 def as_plain(record: Record) -> dict[str, Any]:
     """A record as a dict without its keys, to compare a row with what is stored."""
-    return {k: v for k, v in to_item(record).items() if not k.startswith(("PK", "SK", "GSI"))}
+    return _BY_TYPE[type(record)].attributes(record)

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from botocore.exceptions import ClientError
 
 from espace_famille.dal import keys
+from espace_famille.dal.mapping import RecordMapping
 from espace_famille.dal.table import (
     Item,
     cancellation_reasons,
@@ -19,36 +18,21 @@ from espace_famille.dal.table import (
     transact,
     values,
 )
+from espace_famille.model import Link
 from espace_famille.model import link_id as make_link_id
 
-
-@dataclass(frozen=True)
-class Link:
-    account_id: str
-    link_id: str
-    collectivite_id: str
-    regie_id: str
-    debtor_id: str
-    debtor_name: str
-    linked_at: str
-    # The names the parent reads, as they were when the link was made, so that a listing needs no lookup;
-    # None on links made before they were kept there.
-    collectivite_name: str | None = None
-    regie_name: str | None = None
+# The one mapping of a link (docs/data-model.md); its GSI1 entry lists the accounts linked to a debtor.
+LINK = RecordMapping(
+    Link,
+    lambda lk: keys.link(lk.account_id, lk.link_id),
+    indexes=lambda lk: keys.link_gsi1(lk.collectivite_id, lk.regie_id, lk.debtor_id, lk.account_id),
+)
+_from = LINK.from_item
 
 
-def _from(item: Item) -> Link:
-    return Link(
-        account_id=item["account_id"],
-        link_id=item["link_id"],
-        collectivite_id=item["collectivite_id"],
-        regie_id=item["regie_id"],
-        debtor_id=item["debtor_id"],
-        debtor_name=item["debtor_name"],
-        linked_at=item["linked_at"],
-        collectivite_name=item.get("collectivite_name"),
-        regie_name=item.get("regie_name"),
-    )
+def attributes(link: Link) -> Item:
+    """What a link item holds, without its keys (the account's export)."""
+    return LINK.attributes(link)
 
 
 def of_account(account_id: str) -> list[Link]:
@@ -92,19 +76,7 @@ def create(link: Link, invoice_id: str, statuses: tuple[str, ...] = ("open", "pa
     False if already linked; InvoiceChanged if the invoice changed since it was read.
     """
     allowed = values(**{f"s{n}": s for n, s in enumerate(statuses)})
-    item = {
-        **keys.link(link.account_id, link.link_id),
-        **keys.link_gsi1(link.collectivite_id, link.regie_id, link.debtor_id, link.account_id),
-        "account_id": link.account_id,
-        "link_id": link.link_id,
-        "collectivite_id": link.collectivite_id,
-        "regie_id": link.regie_id,
-        "debtor_id": link.debtor_id,
-        "debtor_name": link.debtor_name,
-        "linked_at": link.linked_at,
-        "collectivite_name": link.collectivite_name,
-        "regie_name": link.regie_name,
-    }
+    item = LINK.to_item(link)
     try:
         transact(
             [

@@ -8,14 +8,14 @@ only while it is still the way it was read. A cancelled transaction tells the ca
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from espace_famille.dal import catalog, keys
+from espace_famille.dal.mapping import RecordMapping
 from espace_famille.dal.table import (
-    Item,
     batch_get,
     cancellation_reasons,
     client,
@@ -76,67 +76,34 @@ class Payment:
         return [i.invoice_id for i in self.invoices]
 
 
-def _item(p: Payment) -> Item:
-    item: Item = {
-        **keys.payment(p.payment_id),
-        "kind": "payment",
-        "payment_id": p.payment_id,
-        "reference": p.reference,
-        "account_id": p.account_id,
-        "collectivite_id": p.collectivite_id,
-        "regie_id": p.regie_id,
-        "regie_name": p.regie_name,
-        "backend": p.backend,
-        "numcli": p.numcli,
-        "invoices": [
-            {"invoice_id": i.invoice_id, "reference": i.reference, "amount_cents": i.amount_cents} for i in p.invoices
-        ],
-        "amount_cents": p.amount_cents,
-        "email": p.email,
-        "status": p.status,
-        "created_at": p.created_at,
-        "updated_at": p.updated_at,
-        "lock_until": p.lock_until,
-        "provider_ref": p.provider_ref,
-        "checked_at": p.checked_at,
-        "paid_at": p.paid_at,
-        "transaction_number": p.transaction_number,
-        "anomaly": p.anomaly,
-        "history": list(p.history),
-    }
-    if p.account_id:
-        item.update(keys.payment_gsi1(p.account_id, p.created_at, p.payment_id))
+def _indexes(p: Payment) -> dict[str, str]:
+    """A payment is in its account's list while the account exists, and in its state's partition while pending
+    or an anomaly."""
+    indexes = keys.payment_gsi1(p.account_id, p.created_at, p.payment_id) if p.account_id else {}
     if p.status in _INDEXED_STATES:
-        item.update(keys.payment_state_gsi2(p.status, p.created_at, p.payment_id))
-    return {k: v for k, v in item.items() if v is not None}
+        indexes.update(keys.payment_state_gsi2(p.status, p.created_at, p.payment_id))
+    return indexes
 
 
-def from_item(item: Item) -> Payment:
-    return Payment(
-        payment_id=item["payment_id"],
-        reference=item["reference"],
-        account_id=item.get("account_id"),
-        collectivite_id=item["collectivite_id"],
-        regie_id=item["regie_id"],
-        regie_name=str(item.get("regie_name") or item["regie_id"]),
-        backend=item["backend"],
-        numcli=item.get("numcli", ""),
-        invoices=tuple(
+# The one mapping of a payment (docs/data-model.md). Older items may lack the régie's name (its id stands
+# in), `updated_at` (the creation) and the provider's fields; a deleted account's payments, their account.
+PAYMENT = RecordMapping(
+    Payment,
+    lambda p: keys.payment(p.payment_id),
+    indexes=_indexes,
+    kind="payment",
+    write={"invoices": lambda paid: [asdict(i) for i in paid]},
+    read={
+        "regie_name": lambda item: str(item.get("regie_name") or item["regie_id"]),
+        "updated_at": lambda item: str(item.get("updated_at") or item["created_at"]),
+        "invoices": lambda item: tuple(
             PaidInvoice(i["invoice_id"], i["reference"], int(i["amount_cents"])) for i in item.get("invoices", [])
         ),
-        amount_cents=int(item["amount_cents"]),
-        email=item["email"],
-        status=item["status"],
-        created_at=item["created_at"],
-        updated_at=str(item.get("updated_at") or item["created_at"]),
-        lock_until=item.get("lock_until", ""),
-        provider_ref=item.get("provider_ref"),
-        checked_at=item.get("checked_at"),
-        paid_at=item.get("paid_at"),
-        transaction_number=item.get("transaction_number"),
-        anomaly=item.get("anomaly"),
-        history=tuple({str(k): str(v) for k, v in h.items()} for h in item.get("history", [])),
-    )
+        "history": lambda item: tuple({str(k): str(v) for k, v in h.items()} for h in item.get("history", [])),
+    },
+    absent={"account_id": None, "numcli": "", "lock_until": ""},
+)
+from_item = PAYMENT.from_item
 
 
 # -- reads ---------------------------------------------------------------------------------------------
@@ -221,7 +188,13 @@ def create(payment: Payment, now_iso: str) -> None:
     """
     name = table()
     items: list[dict[str, Any]] = [
-        {"Put": {"TableName": name, "Item": to_ddb(_item(payment)), "ConditionExpression": "attribute_not_exists(PK)"}}
+        {
+            "Put": {
+                "TableName": name,
+                "Item": to_ddb(PAYMENT.to_item(payment)),
+                "ConditionExpression": "attribute_not_exists(PK)",
+            }
+        }
     ]
     for invoice_id in payment.invoice_ids:
         items.append(
