@@ -98,7 +98,7 @@ openapi: venv
 
 # make test runs a short schemathesis pass (tests/integration/test_schemathesis.py); this one runs longer.
 FUZZ_EXAMPLES ?= 200
-FUZZ_SCENARIOS ?= 100
+FUZZ_SCENARIOS ?= 300
 fuzz: venv
 	$(PY) -m tests.fuzz --max-examples $(FUZZ_EXAMPLES) --stateful-examples $(FUZZ_SCENARIOS)
 

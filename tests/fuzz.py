@@ -178,7 +178,7 @@ def fuzz(base_url: str, max_examples: int, stateful_examples: int, timeout: floa
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--max-examples", type=int, default=200, help="per operation (default 200)")
-    parser.add_argument("--stateful-examples", type=int, default=100, help="stateful scenarios (default 100)")
+    parser.add_argument("--stateful-examples", type=int, default=300, help="stateful scenarios (default 300)")
     args = parser.parse_args(argv)
     with running_stack() as (stack, log):
         runs = fuzz(stack.url, args.max_examples, args.stateful_examples, timeout=3600)

@@ -13,9 +13,9 @@ from tests.support import running_stack
 
 pytestmark = pytest.mark.integration
 
-# Bounded for make test (about a minute on two cores); make fuzz runs 200 examples and 100 scenarios.
+# Bounded for make test (about a minute on two cores); make fuzz runs 200 examples and 300 scenarios.
 MAX_EXAMPLES = 25
-STATEFUL_EXAMPLES = 60
+STATEFUL_EXAMPLES = 100
 
 
 def _answers(log_text: str) -> Counter[str]:
