@@ -385,6 +385,10 @@ def build(template_path: Path = ROOT / "template.yaml") -> dict[str, Any]:
         for (method, shape), pt_route in _powertools_routes(resolver).items():
             if (method, shape) not in served:
                 raise ValueError(f"{method} {pt_route.openapi_path} is handled but not a route of template.yaml")
+    for table in (SUCCESS, ERRORS, LINKS, HEADERS):
+        stale = set(table) - set(operation_ids)
+        if stale:
+            raise ValueError(f"{sorted(stale)}: not routes of the API any more; update infra/openapi.py")
     paths: dict[str, dict[str, Any]] = {}
     for route, pt_route, operation in operations:
         function_dir = template.functions[route.function].code_uri.name
