@@ -7,8 +7,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from espace_famille.clock import epoch, iso
 from espace_famille.dal import keys
 from espace_famille.dal.table import (
@@ -23,6 +21,7 @@ from espace_famille.dal.table import (
     transact,
     values,
 )
+from espace_famille.dal.wire import AwsError
 
 
 @dataclass(frozen=True)
@@ -95,7 +94,7 @@ def create(account: Account) -> bool:
                 },
             ]
         )
-    except ClientError as exc:
+    except AwsError as exc:
         if cancellation_reasons(exc)[:1] == ["ConditionalCheckFailed"]:
             return False
         raise
@@ -153,7 +152,7 @@ def _transact_or_false(items: list[dict[str, Any]]) -> bool:
     """Runs the transaction; False when one of its conditions failed (a lost race, a used token...)."""
     try:
         transact(items)
-    except ClientError as exc:
+    except AwsError as exc:
         if cancellation_reasons(exc):
             return False
         raise

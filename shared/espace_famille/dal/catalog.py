@@ -6,8 +6,6 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from espace_famille.dal import keys
 from espace_famille.dal.table import (
     Item,
@@ -23,6 +21,7 @@ from espace_famille.dal.table import (
     transact,
     values,
 )
+from espace_famille.dal.wire import AwsError
 from espace_famille.model import Collectivite, Debtor, Invoice, InvoiceLine, NewsItem, Regie
 
 Record = Collectivite | Regie | Debtor | Invoice | InvoiceLine | NewsItem
@@ -260,7 +259,7 @@ def replace_open_invoice(new: Invoice, now_iso: str, debtor: Debtor | None = Non
             client().put_item(**put)
         else:
             transact([{"Put": put}, {"Put": {"TableName": table(), "Item": to_ddb(to_item(debtor))}}])
-    except ClientError as exc:
+    except AwsError as exc:
         if is_condition_failure(exc) or "ConditionalCheckFailed" in cancellation_reasons(exc):
             return False
         raise
