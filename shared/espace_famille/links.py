@@ -2,22 +2,44 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
-from espace_famille.dal import catalog
+from espace_famille.dal import catalog, keys
 from espace_famille.dal import links as link_store
 from espace_famille.dal.links import Link
 from espace_famille.errors import NotFound
 from espace_famille.model import OPAQUE_ID
 
+# How long a process keeps the collectivités and régies it read: what a listing shows of them (names, and
+# whether a régie takes payments online) may lag a régie file's import by this much. Invoices themselves are
+# always read where they live, and a payment's initiation reads its régie again (docs/benchmarks.md).
+CATALOG_TTL_SECONDS = 60.0
+_catalog: dict[tuple[str, str], tuple[float, catalog.Record | None]] = {}
+
 
 def names(links: list[Link]) -> catalog.Found:
-    """The collectivités and régies of these links, looked up in one batch (none when there is no link)."""
+    """The collectivités and régies of these links: from this process's copy when it is recent, else in one
+    batch (none when there is no link), so a warm listing makes no call for them."""
     if not links:
         return catalog.Found({})
-    return catalog.lookup(
-        collectivites={lk.collectivite_id for lk in links}, regies={(lk.collectivite_id, lk.regie_id) for lk in links}
-    )
+    collectivites = {lk.collectivite_id for lk in links}
+    regies = {(lk.collectivite_id, lk.regie_id) for lk in links}
+    wanted = [keys.collectivite(c) for c in collectivites] + [keys.regie(c, r) for c, r in regies]
+    idents = [(k["PK"], k["SK"]) for k in wanted]
+    now = time.monotonic()
+    if any(ident not in _catalog or _catalog[ident][0] <= now for ident in idents):
+        found = catalog.lookup(collectivites=collectivites, regies=regies)
+        records: list[catalog.Record | None] = [found.collectivite(c) for c in collectivites]
+        records += [found.regie(c, r) for c, r in regies]
+        for ident, record in zip(idents, records, strict=True):
+            _catalog[ident] = (now + CATALOG_TTL_SECONDS, record)  # absent ones too: they show by their ids
+    return catalog.Found({ident: kept for ident in idents if (kept := _catalog[ident][1]) is not None})
+
+
+def forget_catalog() -> None:
+    """Drops this process's copy of collectivités and régies (tests that change one and list at once)."""
+    _catalog.clear()
 
 
 class LinkNames:
