@@ -74,6 +74,7 @@ class Scripted(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as DynamoDB
     script: ClassVar[list[tuple[int, dict[str, Any]]]] = []
     seen: ClassVar[list[dict[str, Any]]] = []
+    hang_up: ClassVar[bool] = False  # close each connection after answering, without saying so
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
@@ -85,6 +86,7 @@ class Scripted(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
+        self.close_connection = self.hang_up
 
     def log_message(self, *args: Any) -> None:
         pass
@@ -102,7 +104,7 @@ def scripted(monkeypatch):
     monkeypatch.setenv("AWS_SDK_UA_APP_ID", "InvoicesFunction")
     sleeps: list[float] = []
     monkeypatch.setattr(wire.time, "sleep", sleeps.append)
-    Scripted.script, Scripted.seen = [], []
+    Scripted.script, Scripted.seen, Scripted.hang_up = [], [], False
     wire.close_connections()
     yield Scripted, sleeps
     wire.close_connections()
@@ -185,3 +187,14 @@ def test_binary_values_travel_in_base64(scripted):
     from espace_famille.dal.table import from_ddb
 
     assert from_ddb(item["Item"]) == {"PK": "x", "blob": b"\x00\x01\x02"}
+
+
+def test_a_connection_the_server_closed_meanwhile_is_replaced_without_a_retry(scripted):
+    server, sleeps = scripted
+    server.hang_up = True  # as DynamoDB closes idle connections while a Lambda environment is frozen
+    server.script = [(200, {"Item": {"PK": {"S": "a"}}}), (200, {})]
+    assert wire.call("GetItem", {"TableName": "t", "Key": {}}) == {"Item": {"PK": {"S": "a"}}}
+    threading.Event().wait(0.1)  # the server's close reaches us (time.sleep is the fixture's)
+    assert wire.call("GetItem", {"TableName": "t", "Key": {}}) == {}
+    assert len(server.seen) == 2 and sleeps == []  # no attempt lost, no backoff
+    assert server.seen[0]["port"] != server.seen[1]["port"]

@@ -21,6 +21,7 @@ import http.client
 import json
 import os
 import random
+import select
 import threading
 import time
 import uuid
@@ -60,6 +61,8 @@ _RETRIED_CODES = frozenset(
     }
 )
 _RETRIED_STATUSES = frozenset({500, 502, 503, 504})
+# How a kept-alive connection that the server closed fails (not a timeout: that one is a slow server).
+_STALE = (ConnectionResetError, BrokenPipeError, ConnectionAbortedError)
 
 
 class AwsError(Exception):
@@ -156,11 +159,19 @@ class _Pool:
         self._lock = threading.Lock()
 
     def post(self, url: str, headers: dict[str, str], body: bytes) -> tuple[int, bytes]:
-        with self._lock:
-            idle = self._idle.setdefault(url, [])
-            conn = idle.pop() if idle else None
-        if conn is None:
-            conn = self._open(url)
+        conn = self._idle_connection(url)
+        if conn is not None:
+            try:
+                return self._exchange(url, conn, headers, body)
+            except _STALE:
+                # A kept-alive connection the server closed while the process was frozen between
+                # invocations: sent again at once on a new connection, as urllib3 does, not after a backoff.
+                pass
+        return self._exchange(url, self._open(url), headers, body)
+
+    def _exchange(
+        self, url: str, conn: http.client.HTTPConnection, headers: dict[str, str], body: bytes
+    ) -> tuple[int, bytes]:
         try:
             conn.request("POST", "/", body=body, headers=headers)
             response = conn.getresponse()
@@ -174,6 +185,19 @@ class _Pool:
             with self._lock:
                 self._idle.setdefault(url, []).append(conn)
         return response.status, data
+
+    def _idle_connection(self, url: str) -> http.client.HTTPConnection | None:
+        """An idle connection still open: one the server closed meanwhile reads as ready (EOF) and is dropped."""
+        while True:
+            with self._lock:
+                idle = self._idle.get(url)
+                conn = idle.pop() if idle else None
+            if conn is None or conn.sock is None:
+                return None
+            readable, _, _ = select.select([conn.sock], [], [], 0)
+            if not readable:
+                return conn
+            conn.close()
 
     @staticmethod
     def _open(url: str) -> http.client.HTTPConnection:
