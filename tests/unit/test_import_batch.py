@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from espace_famille import aws, config
+from espace_famille import config
 from espace_famille.dal import catalog
 from espace_famille.dal import table as table_module
 from espace_famille.dal.wire import AwsError
@@ -63,7 +63,7 @@ def fake(monkeypatch):
     sleeps: list[float] = []
     monkeypatch.setattr(table_module.time, "sleep", sleeps.append)
     client = FakeDynamoDB()
-    monkeypatch.setitem(aws._clients, "dynamodb", client)
+    monkeypatch.setattr(table_module, "_CLIENT", client)
     client.sleeps = sleeps  # type: ignore[attr-defined]
     yield client
     config.settings.cache_clear()

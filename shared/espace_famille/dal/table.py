@@ -9,8 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import Any
 
-from espace_famille import aws
 from espace_famille.config import settings
+from espace_famille.dal import wire
 from espace_famille.dal.attributes import deserialize, serialize
 from espace_famille.dal.keys import Key
 from espace_famille.dal.wire import AwsError
@@ -23,8 +23,12 @@ TRANSACT_MAX = 100
 PARALLEL_MAX = 16  # concurrent calls of one request (a family's régies)
 
 
+# Stateless (the connections are pooled in wire), so one per process is all it takes.
+_CLIENT = wire.Client("dynamodb")
+
+
 def client() -> Any:
-    return aws.client("dynamodb")
+    return _CLIENT
 
 
 def table() -> str:
