@@ -159,7 +159,7 @@ def handler_time() -> None:
         for inv in invoices:
             now = datetime.now(UTC)
             created = payments.initiate(account, [inv.invoice_id], "bench@example.org", "http://x", provider, now)
-            idops.append(created["redirect_url"].rsplit("idop=", 1)[1])
+            idops.append(created.redirect_url.rsplit("idop=", 1)[1])
 
         def event(method: str, path: str, body: str = "", ctype: str = "") -> dict[str, Any]:
             return {
