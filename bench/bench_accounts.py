@@ -139,7 +139,7 @@ def main() -> list[Row]:
             "accounts",
             f"warm session authorizer per request (1 GetItem, stdlib client), median of {REQUESTS}, interleaved",
             f"{am:.2f} ms (p99 {_p(auth_times, 0.99):.2f})",
-            f"health (1 GetItem, boto3): {hm:.2f} ms (p99 {_p(health_times, 0.99):.2f})",
+            f"health (1 GetItem, Powertools resolver): {hm:.2f} ms (p99 {_p(health_times, 0.99):.2f})",
             f"× {am / hm:.2f}",
         )
     )

@@ -98,8 +98,9 @@ def _newest_first(rows: list[InvoiceAnswer]) -> list[InvoiceAnswer]:
 
 def list_invoices(account_id: str, view: View, limit: int, cursor: str | None, now: datetime) -> InvoicePage:
     """One view, in three sequential round trips whatever the régies: the authorizer's read; one Query of the
-    account's partition (links, hidden flags); then, all at once, the linked régies' Queries and one
-    BatchGetItem of their régies and collectivités (names, and whether a régie takes payments online now)."""
+    account's partition (links, hidden flags); then, all at once, the linked régies' Queries. Their régies and
+    collectivités (names, and whether a régie takes payments online now) come from the process's recent copy,
+    or from one BatchGetItem in that same round trip when it has none (links.names)."""
     now_iso = iso(now)
     links, hidden = link_store.links_and_hidden(account_id)
 
@@ -143,7 +144,7 @@ def list_invoices(account_id: str, view: View, limit: int, cursor: str | None, n
 
 
 def _with_names(links: list[Link], reads: list[Callable[[], Any]]) -> tuple[catalog.Found, list[Any]]:
-    """The links' collectivités and régies (one BatchGetItem, none without links) and `reads`, all at once."""
+    """The links' collectivités and régies (a recent copy, else one BatchGetItem) and `reads`, all at once."""
     results = in_parallel(lambda job: job(), [lambda: link_names(links), *reads])
     return results[0], results[1:]
 

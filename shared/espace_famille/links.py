@@ -2,20 +2,36 @@
 
 from __future__ import annotations
 
+import time
+
 from espace_famille.answers import RegieLink
 from espace_famille.dal import catalog
 from espace_famille.dal import links as link_store
 from espace_famille.errors import NotFound
 from espace_famille.model import OPAQUE_ID, Link
 
+# How long a process keeps the collectivités and régies it read: what a listing shows of them (names, and
+# whether a régie takes payments online) may lag a régie file's import by this much. Invoices themselves are
+# always read where they live, and a payment's initiation reads its régie again (docs/benchmarks.md).
+CATALOG_TTL_SECONDS = 60.0
+
 
 def names(links: list[Link]) -> catalog.Found:
-    """The collectivités and régies of these links, looked up in one batch (none when there is no link)."""
+    """The collectivités and régies of these links: from this process's copy when it is recent, else in one
+    batch (none when there is no link), so a warm listing makes no call for them."""
     if not links:
         return catalog.Found({})
-    return catalog.lookup(
-        collectivites={lk.collectivite_id for lk in links}, regies={(lk.collectivite_id, lk.regie_id) for lk in links}
+    return catalog.lookup_recent(
+        collectivites={lk.collectivite_id for lk in links},
+        regies={(lk.collectivite_id, lk.regie_id) for lk in links},
+        now=time.monotonic(),
+        max_age=CATALOG_TTL_SECONDS,
     )
+
+
+def forget_catalog() -> None:
+    """Drops this process's copy of collectivités and régies (tests that change one and list at once)."""
+    catalog.forget_recent()
 
 
 class LinkNames:

@@ -15,6 +15,7 @@ from espace_famille import mail
 from espace_famille.clock import iso
 from espace_famille.dal import keys, outbox
 from espace_famille.dal.table import get, to_ddb, transact
+from espace_famille.dal.wire import AwsError
 
 pytestmark = pytest.mark.integration
 
@@ -44,9 +45,9 @@ def test_outbox_put_is_an_element_of_the_callers_transaction(table):
     assert (item["state"], item["to"], item["attempts"]) == ("unsent", "a@example.org", 0)
     assert item["GSI2PK"] == keys.OUTBOX_UNSENT
     # The same decision taken twice fails the second transaction, whatever else it holds.
-    with pytest.raises(ClientError) as caught:
+    with pytest.raises(AwsError) as caught:
         transact([mail.outbox_put(mail_id, "a@example.org", "Votre reçu", "Merci.", NOW)])
-    assert caught.value.response["CancellationReasons"][0]["Code"] == "ConditionalCheckFailed"
+    assert caught.value.cancellation_reasons[0] == "ConditionalCheckFailed"
 
 
 def test_repeated_deliveries_send_one_mail(table):

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import urllib.request
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -18,7 +20,7 @@ from espace_famille.dal import keys
 from espace_famille.dal.table import client, to_ddb
 from espace_famille.errors import NotFound, ValidationFailed
 from espace_famille.importer.engine import Importer
-from espace_famille.model import View, invoice_id
+from espace_famille.model import NotPayableReason, View, invoice_id
 from tests.import_support import LINE_COLUMNS, csv_text, invoice, opener, parents, unique_id
 
 pytestmark = pytest.mark.integration
@@ -289,3 +291,47 @@ def test_cursors_of_every_length_are_read(table):
         lengths.add(len(padded) % 4)
         assert _refs(_list(account, "paid", 1, padded)) == ["L-2"], spaces
     assert lengths == {0, 2, 3}
+
+
+def _dynamodb_calls(reset: bool = False) -> dict[str, int]:
+    """The DynamoDB calls the local AWS server counted since the last reset (then reset, if asked)."""
+    url = os.environ["AWS_ENDPOINT_URL"] + "/__local__/dynamodb-calls"
+    with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 - the local AWS server
+        result: dict[str, int] = json.loads(response.read())
+    if reset:
+        request = urllib.request.Request(url, method="DELETE")  # noqa: S310 - the local AWS server
+        urllib.request.urlopen(request, timeout=10).close()  # noqa: S310 - the local AWS server
+    return result
+
+
+def test_a_listing_reads_the_regies_once_a_minute_and_shows_their_changes_after_it(table, monkeypatch):
+    cid, account = _family(invoice("", "M-1", issued_on="01/01/2026", amount="10,00"))
+    clock = [1000.0]
+    monkeypatch.setattr(links.time, "monotonic", lambda: clock[0])
+    links.forget_catalog()
+    _dynamodb_calls(reset=True)
+    first = _list(account, "current")["invoices"][0]
+    assert (first["payable"], first["regie_name"]) == (True, "Cantine")
+    assert _dynamodb_calls(reset=True) == {"Query": 2, "BatchGetItem": 1}  # links + hidden, the régie, its names
+    # The régie stops taking payments online and is renamed: within the minute a listing shows it as it was,
+    # without reading it, and its invoices are read afresh.
+    client().update_item(
+        TableName=table,
+        Key=to_ddb(keys.regie(cid, "CANTINE")),
+        UpdateExpression="SET payment_backend = :b, #n = :n",
+        ExpressionAttributeNames={"#n": "name"},
+        ExpressionAttributeValues={":b": {"S": "none"}, ":n": {"S": "Restauration scolaire"}},
+    )
+    _dynamodb_calls(reset=True)
+    clock[0] += links.CATALOG_TTL_SECONDS - 1
+    same = _list(account, "current")
+    assert [(i["payable"], i["regie_name"]) for i in same["invoices"]] == [(True, "Cantine")]
+    assert _dynamodb_calls(reset=True) == {"Query": 2}
+    # A minute after it was read, the next listing reads it again and shows the change.
+    clock[0] += 1
+    later = _list(account, "current")
+    assert [(i["payable"], i["not_payable_reason"], i["regie_name"]) for i in later["invoices"]] == [
+        (False, NotPayableReason.REGIE_NOT_PAYABLE_ONLINE, "Restauration scolaire")
+    ]
+    assert later["total_due_cents"] == 0
+    assert _dynamodb_calls(reset=True) == {"Query": 2, "BatchGetItem": 1}

@@ -1,5 +1,6 @@
 """What each function imports at start-up: no payment stack outside the payment functions, no X-Ray SDK
-unless the template asks for it, and the session authorizer reads one item with the standard library."""
+unless the template asks for it, no boto3 in the API functions (DynamoDB and SQS go through dal.wire), and
+the session authorizer reads one item with the standard library."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ module = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(module)
 print(json.dumps({
     "modules": sorted({name.split(".")[0] for name in sys.modules} | ({"espace_famille.payfip"} & set(sys.modules))),
+    "aws_sdk": sorted(name for name in sys.modules if name.startswith(("boto3", "botocore.", "s3transfer"))),
 }))
 """
 
@@ -66,6 +68,33 @@ def test_as_deployed_no_function_imports_the_xray_sdk(name):
         assert heavy == [], f"{name} imports {heavy}: they belong to the payment functions only"
 
 
+# The functions API Gateway invokes for a request (routes and the session authorizer).
+API_FUNCTIONS = [
+    "accounts",
+    "authorizer",
+    "claims",
+    "health",
+    "invoices",
+    "news",
+    "payfip_webhook",
+    "payments",
+    "session",
+]
+
+
+@pytest.mark.parametrize("name", API_FUNCTIONS)
+def test_api_functions_import_no_aws_sdk_and_no_payment_stack_unless_they_take_payments(name):
+    env = deployed_environment(name)
+    found = loaded(name, env)
+    modules, sdk = found["modules"], found["aws_sdk"]
+    assert isinstance(modules, list) and isinstance(sdk, list)
+    # Powertools imports botocore's package alone to see whether it is there (a few modules, no client).
+    assert sdk == [], f"{name} imports {sdk[:5]} at start-up: DynamoDB and SQS go through dal.wire"
+    assert "aws_xray_sdk" not in modules
+    if name not in PAYMENT_FUNCTIONS:
+        assert sorted({"eopayment", "zeep"} & set(modules)) == [], f"{name} imports the payment stack"
+
+
 @pytest.mark.parametrize("name", ["health", "invoices"])
 def test_with_the_sdk_asked_for_the_tracer_loads_it_and_still_no_payment_stack(name):
     env = {**deployed_environment(name), "XRAY_SDK": "true", "POWERTOOLS_TRACE_DISABLED": "false"}
@@ -103,12 +132,13 @@ def test_the_decoy_hash_costs_what_a_real_hash_costs():
     )
 
 
-def test_the_probe_sees_the_adapter_when_it_is_imported(tmp_path):
+def test_the_probe_sees_the_adapter_and_boto3_when_they_are_imported(tmp_path):
     app = tmp_path / "app.py"
-    app.write_text("import espace_famille.payfip\n")
+    app.write_text("import espace_famille.payfip\nimport boto3\n")
     done = subprocess.run(
         [sys.executable, "-c", PROBE, str(app), str(ROOT / "shared")], capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    modules = json.loads(done.stdout.strip().splitlines()[-1])["modules"]
-    assert {"eopayment", "zeep", "lxml", "espace_famille.payfip"} <= set(modules)
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    assert {"eopayment", "zeep", "lxml", "espace_famille.payfip"} <= set(found["modules"])
+    assert {"boto3", "botocore.client"} <= set(found["aws_sdk"])

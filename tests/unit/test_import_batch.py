@@ -9,11 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
 
-from espace_famille import aws, config
+from espace_famille import config
 from espace_famille.dal import catalog
 from espace_famille.dal import table as table_module
+from espace_famille.dal.wire import AwsError
 from espace_famille.model import Debtor, Invoice
 
 
@@ -52,13 +52,7 @@ class FakeDynamoDB:
     def transact_write_items(self, TransactItems: list[dict[str, Any]]) -> dict[str, Any]:
         self.calls.append(("TransactWriteItems", {"TransactItems": TransactItems}))
         if self.fail_transactions:
-            raise ClientError(
-                {
-                    "Error": {"Code": "TransactionCanceledException", "Message": "cancelled"},
-                    "CancellationReasons": [{"Code": "ConditionalCheckFailed"}, {"Code": "None"}],
-                },
-                "TransactWriteItems",
-            )
+            raise AwsError("TransactionCanceledException", "cancelled", 400, ["ConditionalCheckFailed", "None"])
         return {}
 
 
@@ -69,7 +63,7 @@ def fake(monkeypatch):
     sleeps: list[float] = []
     monkeypatch.setattr(table_module.time, "sleep", sleeps.append)
     client = FakeDynamoDB()
-    monkeypatch.setitem(aws._clients, "dynamodb", client)
+    monkeypatch.setattr(table_module, "_CLIENT", client)
     client.sleeps = sleeps  # type: ignore[attr-defined]
     yield client
     config.settings.cache_clear()

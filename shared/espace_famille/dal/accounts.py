@@ -6,8 +6,6 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from espace_famille.clock import epoch, iso
 from espace_famille.dal import keys
 from espace_famille.dal.mapping import RecordMapping, attributes
@@ -23,6 +21,7 @@ from espace_famille.dal.table import (
     transact,
     values,
 )
+from espace_famille.dal.wire import AwsError
 from espace_famille.model import Account
 
 # The one mapping of an account (docs/data-model.md). An item written before `confirmed` was stored
@@ -60,7 +59,7 @@ def create(account: Account) -> bool:
                 },
             ]
         )
-    except ClientError as exc:
+    except AwsError as exc:
         if cancellation_reasons(exc)[:1] == ["ConditionalCheckFailed"]:
             return False
         raise
@@ -118,7 +117,7 @@ def _transact_or_false(items: list[dict[str, Any]]) -> bool:
     """Runs the transaction; False when one of its conditions failed (a lost race, a used token...)."""
     try:
         transact(items)
-    except ClientError as exc:
+    except AwsError as exc:
         if cancellation_reasons(exc):
             return False
         raise

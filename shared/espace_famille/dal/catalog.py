@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from espace_famille.dal import keys
 from espace_famille.dal.mapping import RecordMapping
 from espace_famille.dal.table import (
@@ -23,6 +21,7 @@ from espace_famille.dal.table import (
     transact,
     values,
 )
+from espace_famille.dal.wire import AwsError
 from espace_famille.model import Collectivite, Debtor, Invoice, InvoiceLine, NewsItem, Regie
 
 Record = Collectivite | Regie | Debtor | Invoice | InvoiceLine | NewsItem
@@ -126,6 +125,30 @@ def lookup(
     return Found(found)
 
 
+# This process's copy of the collectivités and régies it read, by key: (valid until, record or None).
+_recent: dict[tuple[str, str], tuple[float, Record | None]] = {}
+
+
+def lookup_recent(
+    *, collectivites: Iterable[str], regies: Iterable[tuple[str, str]], now: float, max_age: float
+) -> Found:
+    """Like `lookup`, from this process's copy when every record asked for was read less than `max_age`
+    seconds ago (by the caller's monotonic `now`); else all of them are read again in one batch."""
+    collectivites, regies = list(collectivites), list(regies)
+    wanted = [keys.collectivite(c) for c in collectivites] + [keys.regie(c, r) for c, r in regies]
+    idents = [_ident(k) for k in wanted]
+    if any(ident not in _recent or _recent[ident][0] <= now for ident in idents):
+        found = lookup(collectivites=collectivites, regies=regies)
+        for ident in idents:
+            # Absent ones are kept too: they show by their ids.
+            _recent[ident] = (now + max_age, found._stored.get(ident))
+    return Found({ident: kept for ident in idents if (kept := _recent[ident][1]) is not None})
+
+
+def forget_recent() -> None:
+    _recent.clear()
+
+
 def _ident(key: Key) -> tuple[str, str]:
     return key["PK"], key["SK"]
 
@@ -157,7 +180,7 @@ def replace_open_invoice(new: Invoice, now_iso: str, debtor: Debtor | None = Non
             client().put_item(**put)
         else:
             transact([{"Put": put}, {"Put": {"TableName": table(), "Item": to_ddb(to_item(debtor))}}])
-    except ClientError as exc:
+    except AwsError as exc:
         if is_condition_failure(exc) or "ConditionalCheckFailed" in cancellation_reasons(exc):
             return False
         raise

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from botocore.exceptions import ClientError
-
 from espace_famille.dal import keys
 from espace_famille.dal.mapping import RecordMapping
 from espace_famille.dal.table import (
@@ -18,6 +16,7 @@ from espace_famille.dal.table import (
     transact,
     values,
 )
+from espace_famille.dal.wire import AwsError
 from espace_famille.model import Link
 from espace_famille.model import link_id as make_link_id
 
@@ -98,7 +97,7 @@ def create(link: Link, invoice_id: str, statuses: tuple[str, ...] = ("open", "pa
                 },
             ]
         )
-    except ClientError as exc:
+    except AwsError as exc:
         # The invoice still names this debtor, and the link is there already.
         reasons = cancellation_reasons(exc)
         if reasons == ["None", "ConditionalCheckFailed"]:
@@ -116,7 +115,7 @@ def delete(account_id: str, link_id: str) -> bool:
             Key=to_ddb(keys.link(account_id, link_id)),
             ConditionExpression="attribute_exists(PK)",
         )
-    except ClientError as exc:
+    except AwsError as exc:
         if is_condition_failure(exc):
             return False
         raise

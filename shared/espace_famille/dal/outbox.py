@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from espace_famille.dal import keys
 from espace_famille.dal.table import Item, client, from_ddb, is_condition_failure, query, table, to_ddb, values
+from espace_famille.dal.wire import AwsError
 
 UNSENT = "unsent"
 SENDING = "sending"
@@ -62,7 +61,7 @@ def claim(mail_id: str, lease_token: str, now: str, lease_until: str) -> Item | 
             ),
             ReturnValues="ALL_NEW",
         )
-    except ClientError as exc:
+    except AwsError as exc:
         if is_condition_failure(exc):
             return None
         raise
@@ -82,7 +81,7 @@ def mark_sent(mail_id: str, lease_token: str, sent_at: str, expires_epoch: int) 
             ExpressionAttributeNames={"#state": "state", "#ttl": "ttl"},
             ExpressionAttributeValues=values(sent=SENT, at=sent_at, ttl=expires_epoch, token=lease_token),
         )
-    except ClientError as exc:
+    except AwsError as exc:
         if is_condition_failure(exc):
             return False
         raise
@@ -105,7 +104,7 @@ def unclaim(mail_id: str, lease_token: str, created_at: str, give_up: bool) -> b
             ExpressionAttributeNames={"#state": "state"},
             ExpressionAttributeValues=values(state=state, pk=gsi2["GSI2PK"], sk=gsi2["GSI2SK"], token=lease_token),
         )
-    except ClientError as exc:
+    except AwsError as exc:
         if is_condition_failure(exc):
             return False
         raise

@@ -11,8 +11,6 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from espace_famille.dal import catalog, keys
 from espace_famille.dal.mapping import RecordMapping
 from espace_famille.dal.table import (
@@ -28,6 +26,7 @@ from espace_famille.dal.table import (
     transact,
     values,
 )
+from espace_famille.dal.wire import AwsError
 from espace_famille.model import Invoice, Regie, link_id
 
 # An anomaly's hold on its invoices: a lock that never runs out, so every rule that respects a payment's
@@ -141,11 +140,14 @@ def in_state(state: str, limit: int = 100, start: dict[str, Any] | None = None) 
 
 
 def payer_context(account_id: str, invoices: Iterable[Invoice]) -> tuple[set[tuple[str, str, str]], list[Regie]]:
-    """In one BatchGetItem: which of these invoices' debtors the account is linked to, and their régies."""
+    """In one BatchGetItem: which of these invoices' debtors the account is linked to, and their régies.
+
+    Strongly consistent: a listing may show a régie as it was a minute ago (links.names), a payment does not.
+    """
     debtors = {(i.collectivite_id, i.regie_id, i.debtor_id) for i in invoices}
     regies = {(cid, rid) for cid, rid, _ in debtors}
     wanted = [keys.link(account_id, link_id(*d)) for d in debtors] + [keys.regie(*r) for r in regies]
-    found = batch_get(wanted) if wanted else []
+    found = batch_get(wanted, consistent=True) if wanted else []
     linked = {(i["collectivite_id"], i["regie_id"], i["debtor_id"]) for i in found if i["SK"].startswith("LINK#")}
     records = [catalog.from_item(i) for i in found if i["SK"].startswith("REGIE#")]
     return linked, [r for r in records if isinstance(r, Regie)]
@@ -173,7 +175,7 @@ class Conflict(Exception):
 def _transact(items: list[dict[str, Any]]) -> None:
     try:
         transact(items)
-    except ClientError as exc:
+    except AwsError as exc:
         reasons = cancellation_reasons(exc)
         if "ConditionalCheckFailed" in reasons:
             raise Conflict(reasons) from None
@@ -257,7 +259,7 @@ def claim_check(payment_id: str, now_iso: str, not_since_iso: str) -> bool:
             ExpressionAttributeNames={"#s": "status"},
             ExpressionAttributeValues=values(now=now_iso, since=not_since_iso, pending="pending"),
         )
-    except ClientError as exc:
+    except AwsError as exc:
         if is_condition_failure(exc):
             return False
         raise

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from botocore.exceptions import ClientError
-
 from espace_famille.dal import keys
 from espace_famille.dal.table import Item, client, get, is_condition_failure, query_all, table, to_ddb, values
+from espace_famille.dal.wire import AwsError
 
 
 def note_use(account_id: str, month: str, now_iso: str) -> None:
@@ -19,7 +18,7 @@ def note_use(account_id: str, month: str, now_iso: str) -> None:
             ConditionExpression="attribute_exists(PK)",
             ExpressionAttributeValues=values(now=now_iso, pk=index["GSI2PK"], sk=index["GSI2SK"]),
         )
-    except ClientError as exc:
+    except AwsError as exc:
         if not is_condition_failure(exc):  # an account deleted meanwhile has nothing to note
             raise
 
@@ -40,7 +39,7 @@ def mark_notified(account_id: str, last_used_at: str, now_iso: str) -> bool:
             ConditionExpression="last_used_at = :used AND attribute_not_exists(retention_notice_at)",
             ExpressionAttributeValues=values(now=now_iso, used=last_used_at),
         )
-    except ClientError as exc:
+    except AwsError as exc:
         if is_condition_failure(exc):
             return False
         raise

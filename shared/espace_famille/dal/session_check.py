@@ -53,7 +53,7 @@ def slide(session: StoredSession, new_times: SessionTimes, now: datetime) -> boo
                 },
             },
         )
-    except wire.DynamoDBError as exc:
+    except wire.AwsError as exc:
         if exc.code == "ConditionalCheckFailedException":
             return False
         raise

@@ -1,4 +1,4 @@
-"""The DynamoDB client, item (de)serialisation, paginated queries, batches with retries, transactions."""
+"""The DynamoDB client (dal.wire), item (de)serialisation, paginated queries, batches with retries, transactions."""
 
 from __future__ import annotations
 
@@ -9,17 +9,13 @@ from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-from botocore.exceptions import ClientError
-
-from espace_famille import aws
 from espace_famille.config import settings
+from espace_famille.dal import wire
+from espace_famille.dal.attributes import deserialize, serialize
 from espace_famille.dal.keys import Key
+from espace_famille.dal.wire import AwsError
 
 Item = dict[str, Any]
-
-_serializer = TypeSerializer()
-_deserializer = TypeDeserializer()
 
 BATCH_GET_MAX = 100
 BATCH_WRITE_MAX = 25
@@ -27,8 +23,12 @@ TRANSACT_MAX = 100
 PARALLEL_MAX = 16  # concurrent calls of one request (a family's régies)
 
 
+# Stateless (the connections are pooled in wire), so one per process is all it takes.
+_CLIENT = wire.Client("dynamodb")
+
+
 def client() -> Any:
-    return aws.client("dynamodb")
+    return _CLIENT
 
 
 def table() -> str:
@@ -46,25 +46,25 @@ def _plain(value: Any) -> Any:
 
 
 def to_ddb(item: Item) -> dict[str, Any]:
-    return {k: _serializer.serialize(v) for k, v in item.items() if v is not None}
+    return {k: serialize(v) for k, v in item.items() if v is not None}
 
 
 def from_ddb(raw: dict[str, Any]) -> Item:
-    return {k: _plain(_deserializer.deserialize(v)) for k, v in raw.items()}
+    return {k: _plain(deserialize(v)) for k, v in raw.items()}
 
 
 def values(**named: Any) -> dict[str, Any]:
     """ExpressionAttributeValues from keyword arguments: values(s="open") -> {":s": {"S": "open"}}."""
-    return {f":{k}": _serializer.serialize(v) for k, v in named.items()}
+    return {f":{k}": serialize(v) for k, v in named.items()}
 
 
-def is_condition_failure(exc: ClientError) -> bool:
-    return bool(exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException")
+def is_condition_failure(exc: AwsError) -> bool:
+    return exc.code == "ConditionalCheckFailedException"
 
 
-def cancellation_reasons(exc: ClientError) -> list[str]:
+def cancellation_reasons(exc: AwsError) -> list[str]:
     """The per-item codes of a cancelled transaction ("None", "ConditionalCheckFailed", …); [] for any other error."""
-    return [r.get("Code", "None") for r in exc.response.get("CancellationReasons", [])]
+    return exc.cancellation_reasons
 
 
 def get(key: Key, consistent: bool = False) -> Item | None:
@@ -174,11 +174,10 @@ def transact(items: Sequence[dict[str, Any]]) -> None:
 def in_parallel(call: Callable[[Any], Any], args: Iterable[Any]) -> list[Any]:
     """`call` on each argument, concurrently, results in order: independent reads in one round trip.
 
-    A boto3 client is thread-safe once made; making one is not, so it is made here first.
+    Each call takes its own kept-alive connection from dal.wire's pool and gives it back.
     """
     todo = list(args)
     if len(todo) <= 1:
         return [call(a) for a in todo]
-    client()
     with ThreadPoolExecutor(max_workers=min(len(todo), PARALLEL_MAX)) as pool:
         return list(pool.map(call, todo))
