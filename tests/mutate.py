@@ -47,7 +47,9 @@ MODULES: dict[str, tuple[list[str], str]] = {
 # dal/ file → the tests run against each mutant of its condition expressions (tests/mutate_conditions.py).
 CONDITIONS: dict[str, str] = {
     f"{PKG}/dal/payments.py": "tests/integration/test_payments_domain.py tests/integration/test_payments_edges.py -k 'not emulator'",
-    f"{PKG}/dal/accounts.py": "tests/integration/test_expiry.py tests/integration/test_dal.py",
+    f"{PKG}/dal/accounts.py": (
+        "tests/integration/test_expiry.py tests/integration/test_dal.py tests/integration/test_accounts_domain.py"
+    ),
     f"{PKG}/dal/links.py": "tests/integration/test_guards.py tests/integration/test_dal.py",
     f"{PKG}/dal/outbox.py": "tests/integration/test_mail_outbox.py",
     f"{PKG}/dal/invoices.py": "tests/integration/test_views.py tests/integration/test_dal.py",

@@ -166,8 +166,8 @@ def mutants_of(path: str) -> list[Mutant]:
                     continue
                 if m.group(0) == " AND " and re.search(r"BETWEEN \S+$", text[: m.start()]):
                     continue  # BETWEEN's own AND
-                if role == "KeyConditionExpression" and repl == " <> ":
-                    continue  # a key condition needs its partition key's equality: not a rule, a syntax
+                if role == "KeyConditionExpression" and repl in (" <> ", " OR "):
+                    continue  # DynamoDB refuses these in a key condition (moto does not): syntax, not a rule
                 mutated = text[: m.start()] + repl + text[m.end() :]
                 what = f"{m.group(0).strip()} -> {repl.strip()} at {m.start()}"
                 out.append(Mutant(path, node.lineno, start, end, mutated, what))
@@ -211,7 +211,8 @@ def scores(files: list[str]) -> list[tuple[str, int, int, list[str]]]:
     results: dict[str, str] = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     out = []
     for path in files:
-        mine = {k: v for k, v in results.items() if k.startswith(f"{path}:")}
+        current = {m.key for m in mutants_of(path)}  # a result of an older version of the file or tool is left out
+        mine = {k: v for k, v in results.items() if k in current}
         survivors = [k.removeprefix(f"{path}:") for k, v in mine.items() if v == "survived"]
         out.append((path, len(mine), len(mine) - len(survivors), survivors))
     return out

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import inspect
 import io
 from datetime import UTC, datetime, timedelta
 
@@ -254,8 +255,8 @@ def test_a_payfip_call_gives_up_before_the_function_that_makes_it_is_stopped():
 
 def test_reconciliation_counts_each_pending_payment_once(table):
     payments.reconcile(FakeProvider(), T0 + timedelta(days=3))  # the module's earlier payments expire
-    fam, provider = family(3), FakeProvider()
-    pids = [_start(fam, provider, ids=[iid]) for iid in fam.ids]
+    fam, provider = family(5), FakeProvider()
+    pids = [_start(fam, provider, ids=[iid]) for iid in fam.ids[:3]]
     provider.settle(_payment(pids[0]).provider_ref or "", "P", T0)
     provider.settle(_payment(pids[1]).provider_ref or "", "R", T0)
     asked = provider.result_calls
@@ -271,6 +272,12 @@ def test_reconciliation_counts_each_pending_payment_once(table):
     assert provider.result_calls == asked + 3  # asked 5 s ago: not again
     provider.down = True
     assert payments.reconcile(provider, T0 + timedelta(minutes=2)) == {"checked": 0, "unavailable": 1}
+    # Unanswered questions count toward the budget as well.
+    provider.down = False
+    for iid in fam.ids[3:]:
+        _start(fam, provider, ids=[iid])
+    provider.down = True
+    assert payments.reconcile(provider, T0 + timedelta(minutes=3), budget=2) == {"checked": 0, "unavailable": 2}
 
 
 def test_a_long_anomaly_is_kept_whole_and_its_history_line_cut_at_500_characters(table):
@@ -363,3 +370,20 @@ def test_a_refresh_from_a_stale_pending_read_does_not_ask_the_provider_about_a_s
     asked = provider.result_calls
     assert payments.refresh(stale, provider, T0 + timedelta(minutes=1)) is stale
     assert provider.result_calls == asked and _payment(pid).status == "cancelled"
+
+
+def test_a_reconciliation_run_asks_about_200_pending_payments_at_most():
+    # What a budget does is tested above with a small one; this is the run's documented figure.
+    assert inspect.signature(payments.reconcile).parameters["budget"].default == 200
+
+
+def test_a_receipt_is_queued_as_soon_as_the_payment_is_paid(table):
+    from tests.integration.test_expiry import _deliver_queued_mails
+
+    fam, provider = family(1), FakeProvider()
+    pid = _start(fam, provider)
+    provider.settle(_payment(pid).provider_ref or "", "P", T0)
+    payments.notified({"idop": _payment(pid).provider_ref or ""}, provider, T0, payments.mail_receipt)
+    _deliver_queued_mails()  # what the mail function does with the queue, without waiting for the sweep
+    stored = outbox.get(f"receipt-{pid}")
+    assert stored is not None and stored["state"] == "sent" and stored["to"] == "parent@example.org"
