@@ -31,7 +31,7 @@ MODULES: dict[str, tuple[list[str], str]] = {
     "links": ([f"{PKG}/links.py"], "tests/integration/test_guards.py -k 'unlink or names'"),
     "ratelimit": ([f"{PKG}/ratelimit.py"], "tests/integration/test_guards.py"),
     "sessions": ([f"{PKG}/sessions.py"], "tests/unit/test_sessions.py"),
-    "invoices": ([f"{PKG}/invoices.py"], "tests/integration/test_views.py"),
+    "invoices": ([f"{PKG}/invoices.py"], "tests/unit/test_invoices_query.py tests/integration/test_views.py"),
     "accounts": ([f"{PKG}/accounts.py"], "tests/integration/test_expiry.py tests/integration/test_accounts_domain.py"),
     "dal": (
         [f"{PKG}/dal/links.py", f"{PKG}/dal/invoices.py", f"{PKG}/dal/counters.py", f"{PKG}/dal/sessions.py"],
