@@ -108,4 +108,4 @@ mutate: venv
 	$(PY) -m tests.mutate $(MUTATE)
 
 clean:
-	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache .local test-artifacts .mutmut-cache html .schemathesis
+	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache .local test-artifacts .mutmut-cache .mutate-conditions.json html .schemathesis

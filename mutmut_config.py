@@ -1,4 +1,4 @@
-"""mutmut hook: restricts mutation to the functions named in MUTATE_FUNCTIONS ("path:func,func;path:func")."""
+"""mutmut hook: restricts mutation to the functions named in MUTATE_FUNCTIONS ("path:func,!func;path:func")."""
 
 from __future__ import annotations
 
@@ -9,29 +9,29 @@ from typing import Any
 
 
 @cache
-def _ranges(filename: str) -> list[tuple[int, int]]:
-    wanted: set[str] = set()
+def _ranges(filename: str) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    """The line ranges of the functions named for this file: (mutated only these, never these ("!name"))."""
+    names: set[str] = set()
     for spec in filter(None, os.environ.get("MUTATE_FUNCTIONS", "").split(";")):
-        path, _, names = spec.partition(":")
+        path, _, listed = spec.partition(":")
         if os.path.normpath(path) == os.path.normpath(filename):
-            wanted.update(filter(None, names.split(",")))
-    if not wanted:
-        return []
+            names.update(filter(None, listed.split(",")))
+    if not names:
+        return [], []
     with open(filename, encoding="utf-8") as f:
         tree = ast.parse(f.read())
-    return [
-        (node.lineno, node.end_lineno or node.lineno)
-        for node in ast.walk(tree)
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name in wanted
-    ]
+    functions = [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)]
+    wanted = [(n.lineno, n.end_lineno or n.lineno) for n in functions if n.name in names]
+    unwanted = [(n.lineno, n.end_lineno or n.lineno) for n in functions if f"!{n.name}" in names]
+    return wanted, unwanted
 
 
 def pre_mutation(context: Any) -> None:  # mutmut.Context
     if "MUTATE_FUNCTIONS" not in os.environ:
         return
-    ranges = _ranges(context.filename)
-    if not ranges:
-        return  # a file without a restriction is mutated whole
+    wanted, unwanted = _ranges(context.filename)
     line = context.current_line_index + 1
-    if not any(start <= line <= end for start, end in ranges):
+    if any(start <= line <= end for start, end in unwanted):
         context.skip = True
+    elif wanted and not any(start <= line <= end for start, end in wanted):
+        context.skip = True  # a file without a restriction is mutated whole

@@ -101,3 +101,11 @@ def test_unsent_before_reads_only_old_unsent_mails(table):
     found = [i["mail_id"] for i in outbox.unsent_before(iso(NOW - timedelta(days=399, hours=1)), 100)]
     assert old in found
     assert recent not in found
+
+
+def test_a_lease_still_holds_at_its_last_instant(table):
+    mail_id = stored(f"edge-{uuid.uuid4().hex[:8]}@example.org")
+    until = NOW + mail.LEASE
+    assert outbox.claim(mail_id, "first", iso(NOW), iso(until)) is not None
+    assert outbox.claim(mail_id, "second", iso(until), iso(until + mail.LEASE)) is None
+    assert outbox.claim(mail_id, "second", iso(until + timedelta(microseconds=1)), iso(until + mail.LEASE))
