@@ -36,7 +36,7 @@ def test_a_confirmation_opens_a_session_and_gives_the_browser_a_device_cookie(ta
     assert logged.device_token is not None and sessions.well_formed(logged.device_token)
     (device,) = session_store.devices_of(logged.account.account_id)
     assert device["expires_at"] == "2026-08-29T08:00:00.000000Z"  # 180 days
-    assert accounts.public(logged.account) == {"email": email, "display_name": "Parent Un"}
+    assert accounts.public(logged.account).model_dump() == {"email": email, "display_name": "Parent Un"}
     assert accounts.profile(logged.account.account_id).email == email
     # A trusted browser gets no new device cookie at its next login.
     again = accounts.login(email, PASSWORD, _ip(), T0 + timedelta(minutes=1), device_token=logged.device_token)
@@ -119,14 +119,14 @@ def test_the_export_holds_the_account_its_links_hidden_invoices_sessions_devices
     assert (link["collectivite_id"], link["regie_id"], link["debtor_id"]) == (fam.cid, "CANTINE", "D1")
     assert not any(k.startswith(("PK", "SK", "GSI")) for k in link)
     assert [h["invoice_id"] for h in exported["hidden_invoices"]] == [fam.ids[1]]
-    assert [p["payment_id"] for p in exported["payments"]] == [pid["payment_id"]]
+    assert [p["payment_id"] for p in exported["payments"]] == [pid.payment_id]
     assert len(exported["sessions"]) == 1 and len(exported["devices"]) == 1
     assert set(exported["sessions"][0]) == {"created_at", "idle_expires_at", "absolute_expires_at"}
     assert exported["exported_at"] == "2026-03-03T08:00:00.000000Z"
     # Deleted, the account's payments stay as records that point at nobody; its links and flags go.
     accounts.delete_account(aid, PASSWORD, _ip(), T0 + timedelta(days=2))
     assert store.owned_items(aid) == [] and store.payments_of(aid) == []
-    kept = store_payments.get_payment(pid["payment_id"], consistent=True)
+    kept = store_payments.get_payment(pid.payment_id, consistent=True)
     assert kept is not None and kept.amount_cents == 1000
 
 

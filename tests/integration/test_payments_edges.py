@@ -27,7 +27,7 @@ SITE = "https://famille.example"
 
 
 def _start(fam, provider, now=T0, ids=None) -> str:
-    return payments.initiate(fam.account_id, ids or fam.ids, "parent@example.org", SITE, provider, now)["payment_id"]
+    return payments.initiate(fam.account_id, ids or fam.ids, "parent@example.org", SITE, provider, now).payment_id
 
 
 def _invoice(invoice_id: str) -> Invoice:
@@ -80,7 +80,7 @@ def test_a_payment_the_provider_never_answered_expires_twenty_minutes_after_its_
     pid = orphan.payment_id
     before = T0 + timedelta(minutes=19, seconds=59, microseconds=999_999)
     assert payments.refresh(orphan, provider, before).status == "pending"
-    assert payments.read(fam.account_id, pid, provider, before)["status"] == "pending"
+    assert payments.read(fam.account_id, pid, provider, before).status == "pending"
     after = payments.refresh(orphan, provider, T0 + timedelta(minutes=20))
     assert after.status == "expired" and _payment(pid).status == "expired"
     assert provider.result_calls == 0  # there was nothing to ask
@@ -94,7 +94,7 @@ def test_a_settled_payment_is_not_refreshed(table):
     cancelled = payments.refresh(_payment(pid), provider, T0 + timedelta(minutes=1))
     assert cancelled.status == "cancelled" and provider.result_calls == 1
     assert payments.refresh(cancelled, provider, T0 + timedelta(hours=1)) is cancelled
-    assert payments.read(fam.account_id, pid, provider, T0 + timedelta(hours=1))["status"] == "cancelled"
+    assert payments.read(fam.account_id, pid, provider, T0 + timedelta(hours=1)).status == "cancelled"
     assert provider.result_calls == 1
 
 
@@ -149,7 +149,7 @@ def test_a_payment_as_the_parent_sees_it(table):
     fam, provider = family(2, 1150), FakeProvider()
     pid = _start(fam, provider)
     pending = payments.read(fam.account_id, pid, provider, T0)
-    assert pending == {
+    assert pending.model_dump(mode="json") == {
         "payment_id": pid,
         "status": "pending",
         "amount_cents": 2300,
@@ -164,13 +164,13 @@ def test_a_payment_as_the_parent_sees_it(table):
     }
     provider.settle(_payment(pid).provider_ref or "", "P", T0 + timedelta(minutes=3))
     paid = payments.read(fam.account_id, pid, provider, T0 + timedelta(minutes=4))
-    assert (paid["status"], paid["paid_at"], paid["transaction_number"]) == (
+    assert (paid.status, paid.paid_at, paid.transaction_number) == (
         "paid",
         "2026-09-15T08:03:00.000000Z",
         "112233",
     )
-    assert payments.list_payments(fam.account_id) == {"payments": [paid]}
-    assert payments.list_payments("nobody") == {"payments": []}
+    assert payments.list_payments(fam.account_id).payments == [paid]
+    assert payments.list_payments("nobody").payments == []
     for account, payment_id in ((fam.account_id, "not-an-id!"), ("nobody", pid), (fam.account_id, "a" * 26)):
         with pytest.raises(NotFound):
             payments.own_payment(account, payment_id)
@@ -181,7 +181,7 @@ def test_a_provider_down_at_a_return_read_answers_the_payment_as_stored(table):
     fam, provider = family(1), FakeProvider()
     pid = _start(fam, provider)
     provider.down = True
-    assert payments.read(fam.account_id, pid, provider, T0 + timedelta(minutes=1))["status"] == "pending"
+    assert payments.read(fam.account_id, pid, provider, T0 + timedelta(minutes=1)).status == "pending"
 
 
 def _paid_elsewhere_meanwhile(invoice_id: str, calls: list[int]):
