@@ -9,6 +9,7 @@ from typing import Any
 
 from espace_famille.clock import PARIS
 from espace_famille.dal import catalog, links
+from espace_famille.dal import payments as payment_store
 from espace_famille.model import Collectivite, Invoice, Link, Regie, invoice_id, key_digest, link_id
 from espace_famille.payfip import ProviderResult, ProviderUnavailable
 
@@ -121,3 +122,17 @@ def family(n_invoices: int = 3, amount: int = 1000, backend: str = "payfip") -> 
             other.invoice_id if rid == "GARDERIE" else invs[0].invoice_id,
         )
     return Family(cid, account, invs, other, stranger)
+
+
+def stored_invoice(invoice_id_: str) -> Invoice:
+    """The invoice as the table holds it now (a strongly consistent read)."""
+    found = catalog.lookup(invoices=[invoice_id_], consistent=True).invoice(invoice_id_)
+    assert found is not None
+    return found
+
+
+def stored_payment(payment_id: str) -> payment_store.Payment:
+    """The payment as the table holds it now (a strongly consistent read)."""
+    found = payment_store.get_payment(payment_id, consistent=True)
+    assert found is not None
+    return found

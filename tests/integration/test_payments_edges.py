@@ -18,7 +18,7 @@ from espace_famille.dal import catalog, outbox
 from espace_famille.dal import payments as store
 from espace_famille.errors import NotFound, ValidationFailed
 from espace_famille.model import Invoice
-from tests.payments_support import FakeProvider, family
+from tests.payments_support import FakeProvider, family, stored_invoice, stored_payment
 
 pytestmark = pytest.mark.integration
 
@@ -28,18 +28,6 @@ SITE = "https://famille.example"
 
 def _start(fam, provider, now=T0, ids=None) -> str:
     return payments.initiate(fam.account_id, ids or fam.ids, "parent@example.org", SITE, provider, now).payment_id
-
-
-def _invoice(invoice_id: str) -> Invoice:
-    found = catalog.lookup(invoices=[invoice_id], consistent=True).invoice(invoice_id)
-    assert found is not None
-    return found
-
-
-def _payment(pid: str) -> store.Payment:
-    found = store.get_payment(pid, consistent=True)
-    assert found is not None
-    return found
 
 
 def test_the_provider_is_asked_again_exactly_ten_seconds_after_the_last_question(table):
@@ -56,7 +44,7 @@ def test_the_provider_is_asked_again_exactly_ten_seconds_after_the_last_question
 def test_a_lock_is_over_at_its_lock_until_exactly(table):
     fam, provider = family(1), FakeProvider()
     first = _start(fam, provider)
-    lock_until = _payment(first).lock_until or ""
+    lock_until = stored_payment(first).lock_until or ""
     assert lock_until == "2026-09-15T08:20:00.000000Z"
     with pytest.raises(payments.PaymentInProgress):
         _start(fam, provider, now=T0 + timedelta(minutes=19, seconds=59))
@@ -82,7 +70,7 @@ def test_a_payment_the_provider_never_answered_expires_twenty_minutes_after_its_
     assert payments.refresh(orphan, provider, before).status == "pending"
     assert payments.read(fam.account_id, pid, provider, before).status == "pending"
     after = payments.refresh(orphan, provider, T0 + timedelta(minutes=20))
-    assert after.status == "expired" and _payment(pid).status == "expired"
+    assert after.status == "expired" and stored_payment(pid).status == "expired"
     assert provider.result_calls == 0  # there was nothing to ask
     assert _start(fam, provider, now=T0 + timedelta(minutes=21))
 
@@ -90,8 +78,8 @@ def test_a_payment_the_provider_never_answered_expires_twenty_minutes_after_its_
 def test_a_settled_payment_is_not_refreshed(table):
     fam, provider = family(1), FakeProvider()
     pid = _start(fam, provider)
-    provider.settle(_payment(pid).provider_ref or "", "A", T0)
-    cancelled = payments.refresh(_payment(pid), provider, T0 + timedelta(minutes=1))
+    provider.settle(stored_payment(pid).provider_ref or "", "A", T0)
+    cancelled = payments.refresh(stored_payment(pid), provider, T0 + timedelta(minutes=1))
     assert cancelled.status == "cancelled" and provider.result_calls == 1
     assert payments.refresh(cancelled, provider, T0 + timedelta(hours=1)) is cancelled
     assert payments.read(fam.account_id, pid, provider, T0 + timedelta(hours=1)).status == "cancelled"
@@ -102,7 +90,7 @@ def test_an_unthrottled_refresh_asks_every_time(table):
     fam, provider = family(1), FakeProvider()
     pid = _start(fam, provider)
     for _ in range(3):
-        assert payments.refresh(_payment(pid), provider, T0, throttle=False).status == "pending"
+        assert payments.refresh(stored_payment(pid), provider, T0, throttle=False).status == "pending"
     assert provider.result_calls == 3
 
 
@@ -122,7 +110,7 @@ def test_notification_fields_come_from_the_query_and_the_form_body():
 def test_a_notification_for_a_settled_payment_asks_nothing(table):
     fam, provider = family(1), FakeProvider()
     pid = _start(fam, provider)
-    idop = _payment(pid).provider_ref or ""
+    idop = stored_payment(pid).provider_ref or ""
     provider.settle(idop, "P", T0)
     assert payments.notified({"idop": idop}, provider, T0 + timedelta(minutes=1)).status == "paid"
     again = payments.notified({"idop": idop}, provider, T0 + timedelta(minutes=2))
@@ -130,7 +118,7 @@ def test_a_notification_for_a_settled_payment_asks_nothing(table):
     # A refused payment is not final: a later paid result still applies (money taken after all).
     fam2 = family(1)
     pid2 = _start(fam2, provider)
-    idop2 = _payment(pid2).provider_ref or ""
+    idop2 = stored_payment(pid2).provider_ref or ""
     provider.settle(idop2, "R", T0)
     assert payments.notified({"idop": idop2}, provider, T0 + timedelta(minutes=1)).status == "refused"
     provider.settle(idop2, "P", T0 + timedelta(minutes=2))
@@ -162,7 +150,7 @@ def test_a_payment_as_the_parent_sees_it(table):
         "paid_at": None,
         "transaction_number": None,
     }
-    provider.settle(_payment(pid).provider_ref or "", "P", T0 + timedelta(minutes=3))
+    provider.settle(stored_payment(pid).provider_ref or "", "P", T0 + timedelta(minutes=3))
     paid = payments.read(fam.account_id, pid, provider, T0 + timedelta(minutes=4))
     assert (paid.status, paid.paid_at, paid.transaction_number) == (
         "paid",
@@ -191,7 +179,7 @@ def _paid_elsewhere_meanwhile(invoice_id: str, calls: list[int]):
     def receipt(payment, fields, now):
         calls.append(1)
         if len(calls) == 1:
-            paid = Invoice(**{**_invoice(invoice_id).__dict__, "status": "paid", "paid_by": "external"})
+            paid = Invoice(**{**stored_invoice(invoice_id).__dict__, "status": "paid", "paid_by": "external"})
             assert catalog.replace_open_invoice(
                 Invoice(**{**paid.__dict__, "lock_payment_id": None, "lock_until": None}), iso(now)
             )
@@ -203,16 +191,18 @@ def _paid_elsewhere_meanwhile(invoice_id: str, calls: list[int]):
 def test_an_invoice_paid_at_the_tresorerie_between_decision_and_transaction_makes_an_anomaly(table):
     fam, provider = family(2), FakeProvider()
     pid = _start(fam, provider)
-    provider.settle(_payment(pid).provider_ref or "", "P", T0)
+    provider.settle(stored_payment(pid).provider_ref or "", "P", T0)
     calls: list[int] = []
     hook = _paid_elsewhere_meanwhile(fam.ids[1], calls)
     # Notified once the lock ran out (the trésorerie's import does not touch a locked invoice).
-    after = payments.notified({"idop": _payment(pid).provider_ref or ""}, provider, T0 + timedelta(minutes=30), hook)
+    after = payments.notified(
+        {"idop": stored_payment(pid).provider_ref or ""}, provider, T0 + timedelta(minutes=30), hook
+    )
     assert calls == [1]
-    assert after.status == "anomaly" and _payment(pid).status == "anomaly"
-    assert _invoice(fam.ids[1]).paid_by == "external"
-    assert _invoice(fam.ids[0]).status == "open"  # held, not paid: the trésorerie decides
-    assert invoices.not_payable_reason(_invoice(fam.ids[0]), None, iso(T0 + timedelta(days=9))) == "being_checked"
+    assert after.status == "anomaly" and stored_payment(pid).status == "anomaly"
+    assert stored_invoice(fam.ids[1]).paid_by == "external"
+    assert stored_invoice(fam.ids[0]).status == "open"  # held, not paid: the trésorerie decides
+    assert invoices.not_payable_reason(stored_invoice(fam.ids[0]), None, iso(T0 + timedelta(days=9))) == "being_checked"
 
 
 def test_a_result_whose_transaction_is_always_cancelled_is_tried_four_times_then_answers_503(table):
@@ -221,15 +211,15 @@ def test_a_result_whose_transaction_is_always_cancelled_is_tried_four_times_then
     # transaction it is part of.
     fam0 = family(1)
     pid0 = _start(fam0, provider)
-    provider.settle(_payment(pid0).provider_ref or "", "P", T0)
+    provider.settle(stored_payment(pid0).provider_ref or "", "P", T0)
     duplicate = mail.outbox_put(f"dup-{pid0}", "parent@example.org", "s", "t", T0)
     payments.notified(
-        {"idop": _payment(pid0).provider_ref or ""}, provider, T0, lambda p, f, n: ([duplicate], lambda: None)
+        {"idop": stored_payment(pid0).provider_ref or ""}, provider, T0, lambda p, f, n: ([duplicate], lambda: None)
     )
     assert outbox.get(f"dup-{pid0}") is not None
     fam = family(1)
     pid = _start(fam, provider)
-    provider.settle(_payment(pid).provider_ref or "", "P", T0)
+    provider.settle(stored_payment(pid).provider_ref or "", "P", T0)
     tries: list[int] = []
 
     def receipt(payment, fields, now):
@@ -237,9 +227,11 @@ def test_a_result_whose_transaction_is_always_cancelled_is_tried_four_times_then
         return [duplicate], lambda: None
 
     with pytest.raises(payments.ProviderDown):
-        payments.notified({"idop": _payment(pid).provider_ref or ""}, provider, T0 + timedelta(minutes=1), receipt)
+        payments.notified(
+            {"idop": stored_payment(pid).provider_ref or ""}, provider, T0 + timedelta(minutes=1), receipt
+        )
     assert len(tries) == 4
-    assert _payment(pid).status == "pending" and _invoice(fam.ids[0]).lock_payment_id == pid
+    assert stored_payment(pid).status == "pending" and stored_invoice(fam.ids[0]).lock_payment_id == pid
 
 
 def test_a_payfip_call_gives_up_before_the_function_that_makes_it_is_stopped():
@@ -257,8 +249,8 @@ def test_reconciliation_counts_each_pending_payment_once(table):
     payments.reconcile(FakeProvider(), T0 + timedelta(days=3))  # the module's earlier payments expire
     fam, provider = family(5), FakeProvider()
     pids = [_start(fam, provider, ids=[iid]) for iid in fam.ids[:3]]
-    provider.settle(_payment(pids[0]).provider_ref or "", "P", T0)
-    provider.settle(_payment(pids[1]).provider_ref or "", "R", T0)
+    provider.settle(stored_payment(pids[0]).provider_ref or "", "P", T0)
+    provider.settle(stored_payment(pids[1]).provider_ref or "", "R", T0)
     asked = provider.result_calls
     # (A budget above what is pending: the run stops at the last page, not at the budget.)
     counts = payments.reconcile(provider, T0 + timedelta(minutes=1), budget=10)
@@ -283,17 +275,17 @@ def test_reconciliation_counts_each_pending_payment_once(table):
 def test_a_long_anomaly_is_kept_whole_and_its_history_line_cut_at_500_characters(table):
     fam, provider = family(12), FakeProvider()
     pid = _start(fam, provider)
-    provider.settle(_payment(pid).provider_ref or "", "P", T0 + timedelta(minutes=5))
+    provider.settle(stored_payment(pid).provider_ref or "", "P", T0 + timedelta(minutes=5))
     later = T0 + timedelta(hours=1)
     for iid in fam.ids:  # the trésorerie's export, once the lock ran out
-        paid = Invoice(**{**_invoice(iid).__dict__, "status": "paid", "paid_by": "external"})
+        paid = Invoice(**{**stored_invoice(iid).__dict__, "status": "paid", "paid_by": "external"})
         assert catalog.replace_open_invoice(
             Invoice(**{**paid.__dict__, "lock_payment_id": None, "lock_until": None}), iso(later)
         )
-    after = payments.notified({"idop": _payment(pid).provider_ref or ""}, provider, later)
+    after = payments.notified({"idop": stored_payment(pid).provider_ref or ""}, provider, later)
     assert after.status == "anomaly" and len(after.anomaly or "") > 500
     assert all(f"{i.reference} already paid at the trésorerie" in (after.anomaly or "") for i in fam.invoices)
-    stored = _payment(pid)
+    stored = stored_payment(pid)
     assert stored.anomaly == after.anomaly
     assert stored.history[-1]["detail"] == (after.anomaly or "")[:500]
     assert pid in [p.payment_id for p in payments.anomalies()]
@@ -301,8 +293,11 @@ def test_a_long_anomaly_is_kept_whole_and_its_history_line_cut_at_500_characters
 
 def _paid(fam, provider, ids, at: datetime) -> str:
     pid = _start(fam, provider, ids=ids, now=at - timedelta(minutes=1))
-    provider.settle(_payment(pid).provider_ref or "", "P", at)
-    assert payments.notified({"idop": _payment(pid).provider_ref or ""}, provider, at).status in ("paid", "anomaly")
+    provider.settle(stored_payment(pid).provider_ref or "", "P", at)
+    assert payments.notified({"idop": stored_payment(pid).provider_ref or ""}, provider, at).status in (
+        "paid",
+        "anomaly",
+    )
     return pid
 
 
@@ -311,15 +306,15 @@ def test_a_refund_reopens_the_invoices_the_payment_paid_once(table):
     pid = _paid(fam, provider, fam.ids, T0)
     done = treasury.refund(pid, " virement 12 ", T0 + timedelta(days=1))
     assert done.reopened == sorted(i.reference for i in fam.invoices)
-    refunded = _payment(pid)
+    refunded = stored_payment(pid)
     assert (refunded.status, refunded.history[-1]["detail"]) == ("refunded", "virement 12")
     for iid in fam.ids:
-        inv = _invoice(iid)
+        inv = stored_invoice(iid)
         assert (inv.status, inv.paid_by, inv.paid_at) == ("open", None, None)
     for bad_id, note in ((pid, "deux fois"), ("unknown", "x"), (pid, " ")):
         with pytest.raises(treasury.RefundRefused):
             treasury.refund(bad_id, note, T0 + timedelta(days=2))
-    assert _payment(pid).status == "refunded"
+    assert stored_payment(pid).status == "refunded"
 
 
 def test_the_treasury_export_takes_the_paid_and_refunded_payments_of_the_period_only(table):
@@ -332,44 +327,46 @@ def test_the_treasury_export_takes_the_paid_and_refunded_payments_of_the_period_
     last = _paid(fam, provider, fam.ids[2:3], start + timedelta(minutes=2))  # the period's end: excluded
     liar = FakeProvider(lie_amount=-1)
     anomaly = _paid(fam, liar, fam.ids[3:4], start + timedelta(minutes=1))
-    assert _payment(anomaly).status == "anomaly" and _payment(anomaly).paid_at
+    assert stored_payment(anomaly).status == "anomaly" and stored_payment(anomaly).paid_at
     _start(fam, provider, ids=fam.ids[4:5], now=start)  # pending
     regie = (fam.cid, "CANTINE")
     text = treasury.export(start, start + timedelta(minutes=2), regie)[regie]
     rows = list(csv.reader(io.StringIO(text), delimiter=csvsafe.DELIMITER))[1:]
     assert [(r[1], r[-1]) for r in rows] == [
-        (_payment(first).reference, "payé"),
-        (_payment(refunded).reference, "remboursé"),
+        (stored_payment(first).reference, "payé"),
+        (stored_payment(refunded).reference, "remboursé"),
     ]
     wider = treasury.export(start, start + timedelta(minutes=2, microseconds=1), regie)[regie]
-    assert _payment(last).reference in wider and _payment(before).reference not in wider
+    assert stored_payment(last).reference in wider and stored_payment(before).reference not in wider
     previous = treasury.export(start - timedelta(days=1), start, regie)[regie]
     assert [r[1] for r in csv.reader(io.StringIO(previous), delimiter=csvsafe.DELIMITER)][1:] == [
-        _payment(before).reference
+        stored_payment(before).reference
     ]
 
 
 def test_a_paid_result_for_an_invoice_another_payment_locked_meanwhile_is_an_anomaly_that_leaves_that_lock(table):
     fam, provider = family(2), FakeProvider()
     first = _start(fam, provider)
-    provider.settle(_payment(first).provider_ref or "", "P", T0 + timedelta(minutes=5))  # notification lost
+    provider.settle(stored_payment(first).provider_ref or "", "P", T0 + timedelta(minutes=5))  # notification lost
     later = T0 + timedelta(minutes=25)  # the first lock ran out: the parent pays the second invoice again
     second = _start(fam, provider, now=later, ids=fam.ids[1:])
-    after = payments.notified({"idop": _payment(first).provider_ref or ""}, provider, later + timedelta(minutes=1))
+    after = payments.notified(
+        {"idop": stored_payment(first).provider_ref or ""}, provider, later + timedelta(minutes=1)
+    )
     assert after.status == "anomaly" and f"locked by payment {second}" in (after.anomaly or "")
-    assert _invoice(fam.ids[1]).lock_payment_id == second  # left to the second payment
-    assert _invoice(fam.ids[0]).lock_payment_id == first  # held for the trésorerie
+    assert stored_invoice(fam.ids[1]).lock_payment_id == second  # left to the second payment
+    assert stored_invoice(fam.ids[0]).lock_payment_id == first  # held for the trésorerie
 
 
 def test_a_refresh_from_a_stale_pending_read_does_not_ask_the_provider_about_a_settled_payment(table):
     fam, provider = family(1), FakeProvider()
     pid = _start(fam, provider)
-    stale = _payment(pid)
+    stale = stored_payment(pid)
     provider.settle(stale.provider_ref or "", "A", T0)
     assert payments.notified({"idop": stale.provider_ref or ""}, provider, T0).status == "cancelled"
     asked = provider.result_calls
     assert payments.refresh(stale, provider, T0 + timedelta(minutes=1)) is stale
-    assert provider.result_calls == asked and _payment(pid).status == "cancelled"
+    assert provider.result_calls == asked and stored_payment(pid).status == "cancelled"
 
 
 def test_a_reconciliation_run_asks_about_200_pending_payments_at_most():
@@ -382,8 +379,8 @@ def test_a_receipt_is_queued_as_soon_as_the_payment_is_paid(table):
 
     fam, provider = family(1), FakeProvider()
     pid = _start(fam, provider)
-    provider.settle(_payment(pid).provider_ref or "", "P", T0)
-    payments.notified({"idop": _payment(pid).provider_ref or ""}, provider, T0, payments.mail_receipt)
+    provider.settle(stored_payment(pid).provider_ref or "", "P", T0)
+    payments.notified({"idop": stored_payment(pid).provider_ref or ""}, provider, T0, payments.mail_receipt)
     _deliver_queued_mails()  # what the mail function does with the queue, without waiting for the sweep
     stored = outbox.get(f"receipt-{pid}")
     assert stored is not None and stored["state"] == "sent" and stored["to"] == "parent@example.org"
