@@ -173,6 +173,24 @@ def test_paid_view_pages_across_links_with_hidden_ones_skipped(table):
     )  # Paris time, stored in UTC
 
 
+def test_a_paid_page_stops_where_a_link_may_still_hold_newer_invoices(table):
+    """Limit 3 over two links: each reads 2. The cantine's 10 and 9 come first; the garderie's 7 is next among
+    what was read, but the cantine may hold more above it (its 8, unread): the page ends at its 9."""
+    rows = [_paid(f"A-{d}", d) for d in (10, 9, 8)] + [_paid(f"B-{d}", d, regie_id="GARDERIE") for d in (7, 6)]
+    cid, account = _family(*rows)
+    _claim(account, cid, "B-7")
+    first = _list(account, "paid", 3)
+    assert _refs(first) == ["A-10", "A-9"] and first["next_cursor"]
+    seen, cursor = _refs(first), first["next_cursor"]
+    for _ in range(5):
+        page = _list(account, "paid", 3, cursor)
+        seen += _refs(page)
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == ["A-10", "A-9", "A-8", "B-7", "B-6"]
+
+
 def _cursor(data: Any) -> str:
     return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
 
@@ -182,7 +200,11 @@ def test_a_cursor_is_this_accounts_own_or_refused(table):
     cursor = _list(account, "paid", 1)["next_cursor"]
     assert cursor
     decoded = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    assert _refs(_list(account, "paid", 1, cursor)) == ["C-2"]
+    second = _list(account, "paid", 1, cursor)
+    assert _refs(second) == ["C-2"]
+    # The last page says that nothing follows (no cursor to an empty page).
+    last = _list(account, "paid", 1, second["next_cursor"])
+    assert _refs(last) == ["C-1"] and last["next_cursor"] is None
     other = uuid.uuid4().hex
     for bad in (
         _cursor({**decoded, "sk": "O#2026-01-01#X"}),
@@ -274,8 +296,9 @@ def test_paid_pages_keep_ties_across_collectivites_and_read_a_bounded_page(table
     assert [i["reference"] for i in shown] == ["T-1", "T-1"]
     assert shown[0]["id"] != shown[1]["id"]
     assert not any(i["hidden"] for i in shown)
-    # Each Query is bounded (never the whole history of a régie).
-    assert limits and all(0 < n <= 3 for n in limits), limits
+    # Each Query is bounded (never the whole history of a régie): a link reads its share of the page and the
+    # item after it, ceil((limit + 1) / links) items, here 1.
+    assert limits and set(limits) == {1}, limits
 
 
 def test_cursors_of_every_length_are_read(table):
@@ -335,3 +358,16 @@ def test_a_listing_reads_the_regies_once_a_minute_and_shows_their_changes_after_
     ]
     assert later["total_due_cents"] == 0
     assert _dynamodb_calls(reset=True) == {"Query": 2, "BatchGetItem": 1}
+
+
+def test_an_account_without_links_sees_empty_views_and_reads_only_its_own_partition(table):
+    """Its hidden flags outlive an unlink, unseen: no view reads their invoices, and nothing is due."""
+    cid, account = _family(invoice("", "N-1", issued_on="01/01/2026", status="payée", paid_at="02/01/2026 10:00"))
+    invoices.set_hidden(account, _iid(cid, "N-1"), True, NOW)
+    [link] = links.regies(account)
+    links.unlink(account, link.link_id)
+    empty = {"invoices": [], "total_due_cents": 0, "next_cursor": None}
+    for view in ("current", "hidden", "paid"):
+        _dynamodb_calls(reset=True)
+        assert _list(account, view) == empty, view
+        assert _dynamodb_calls(reset=True) == {"Query": 1}, view  # its links and hidden flags: none linked
