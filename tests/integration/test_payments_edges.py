@@ -102,7 +102,14 @@ def test_notification_fields_come_from_the_query_and_the_form_body():
     assert payments.notification_params({}, "", True) == {}
     twenty = "&".join(f"f{n}=v" for n in range(20))
     assert len(payments.notification_params({}, twenty, False)) == 20
-    for body, b64 in ((twenty + "&f20=v", False), ("not base64!", True), (base64.b64encode(b"\xff").decode(), True)):
+    # Parsing is lenient: a field without "=" is read as empty, it does not hide the idop.
+    assert payments.notification_params({}, "idop=XYZ&flag", False) == {"idop": "XYZ", "flag": ""}
+    for body, b64 in (
+        (twenty + "&f20=v", False),
+        ("not base64!", True),
+        (base64.b64encode(b"\xff").decode(), True),
+        (encoded[:4] + "*" + encoded[4:], True),  # base64 with a stray character is refused, not cleaned up
+    ):
         with pytest.raises(ValidationFailed):
             payments.notification_params({}, body, b64)
 
@@ -289,6 +296,30 @@ def test_a_long_anomaly_is_kept_whole_and_its_history_line_cut_at_500_characters
     assert stored.anomaly == after.anomaly
     assert stored.history[-1]["detail"] == (after.anomaly or "")[:500]
     assert pid in [p.payment_id for p in payments.anomalies()]
+
+
+def _anomaly() -> str:
+    """A payment paid at PayFiP for an invoice the trésorerie's export marked paid meanwhile."""
+    fam, provider = family(1), FakeProvider()
+    pid = _start(fam, provider)
+    provider.settle(stored_payment(pid).provider_ref or "", "P", T0 + timedelta(minutes=5))
+    later = T0 + timedelta(hours=1)
+    paid = Invoice(**{**stored_invoice(fam.ids[0]).__dict__, "status": "paid", "paid_by": "external"})
+    assert catalog.replace_open_invoice(
+        Invoice(**{**paid.__dict__, "lock_payment_id": None, "lock_until": None}), iso(later)
+    )
+    assert payments.notified({"idop": stored_payment(pid).provider_ref or ""}, provider, later).status == "anomaly"
+    return pid
+
+
+def test_the_anomalies_of_every_page_are_listed(table, monkeypatch):
+    pids = {_anomaly(), _anomaly()}
+    real = store.in_state
+    with monkeypatch.context() as one_a_page:
+        one_a_page.setattr(store, "in_state", lambda state, limit, start: real(state, limit=1, start=start))
+        paged = [p.payment_id for p in payments.anomalies()]
+    assert pids <= set(paged)
+    assert [p.payment_id for p in payments.anomalies()] == paged  # the same, oldest first, in pages of 100
 
 
 def _paid(fam, provider, ids, at: datetime) -> str:
