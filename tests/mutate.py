@@ -35,7 +35,7 @@ MODULES: dict[str, tuple[list[str], str]] = {
     "accounts": ([f"{PKG}/accounts.py"], "tests/integration/test_expiry.py tests/integration/test_accounts_domain.py"),
     "dal": (
         [f"{PKG}/dal/links.py", f"{PKG}/dal/invoices.py", f"{PKG}/dal/counters.py", f"{PKG}/dal/sessions.py"],
-        "tests/integration/test_dal.py tests/integration/test_guards.py",
+        "tests/integration/test_dal.py tests/integration/test_guards.py tests/integration/test_views.py",
     ),
     "payments": (
         [f"{PKG}/payments.py"],
