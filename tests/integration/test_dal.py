@@ -137,6 +137,21 @@ def test_debtor_views_by_status_newest_first_and_count(table):
     assert invoices.with_lines("a" * 26) is None
 
 
+def test_a_claims_count_reads_at_most_1000_invoices(table, monkeypatch):
+    """The count a claim answers stops at 1,000 (docs/api.md): the Query itself says so, it reads no more."""
+    sent: list[dict] = []
+    real = invoices.client
+
+    class Spy:
+        def query(self, **kwargs):
+            sent.append(kwargs)
+            return real().query(**kwargs)
+
+    monkeypatch.setattr(invoices, "client", Spy)
+    assert invoices.count_of_debtor(_cid(), "CANTINE", "D1") == 0
+    assert [(q["Select"], q["Limit"]) for q in sent] == [("COUNT", 1000)]
+
+
 def test_links_and_hidden_flags(table):
     cid = _cid()
     inv = _invoice(cid, f"{cid}-1")
