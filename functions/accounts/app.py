@@ -22,7 +22,7 @@ from espace_famille.clock import system_clock
 from espace_famille.config import Need, init
 from espace_famille.validation import Body, DisplayName, Email, GivenPassword, NewPassword, Token
 
-SETTINGS = init(Need.TABLE, Need.SITE, Need.MAIL_QUEUE)
+init(Need.TABLE, Need.SITE, Need.MAIL_QUEUE)
 
 app = make_resolver()
 

@@ -12,7 +12,7 @@ from espace_famille.authorizer import authorize
 from espace_famille.clock import system_clock
 from espace_famille.config import Need, init
 
-SETTINGS = init(Need.TABLE)
+init(Need.TABLE)
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from espace_famille.clock import system_clock
 from espace_famille.config import Need, init
 from espace_famille.validation import Body, ShortText
 
-SETTINGS = init(Need.TABLE, Need.SITE)
+init(Need.TABLE, Need.SITE)
 
 app = make_resolver()
 

@@ -12,7 +12,7 @@ from espace_famille.config import Need, init
 from espace_famille.importer.s3 import import_object
 from espace_famille.observability import logger, metrics, traced
 
-SETTINGS = init(Need.TABLE)
+init(Need.TABLE)
 
 
 @logger.inject_lambda_context

@@ -15,7 +15,7 @@ from espace_famille.clock import system_clock
 from espace_famille.config import Need, init
 from espace_famille.observability import logger, metrics, traced
 
-SETTINGS = init(Need.TABLE, Need.MAIL_SENDER)
+init(Need.TABLE, Need.MAIL_SENDER)
 
 # A batch where every mail failed is answered like any other (each item reported), not raised: the queue
 # retries the same items either way, and the log keeps one line per failed mail.

@@ -7,7 +7,7 @@ from espace_famille.answers import NewsList
 from espace_famille.api import account_id, lambda_handler_for, make_resolver
 from espace_famille.config import Need, init
 
-SETTINGS = init(Need.TABLE, Need.SITE)
+init(Need.TABLE, Need.SITE)
 
 app = make_resolver()
 

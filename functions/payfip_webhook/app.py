@@ -9,7 +9,7 @@ from espace_famille.clock import system_clock
 from espace_famille.config import Need, init
 from espace_famille.model import PaymentStatus
 
-SETTINGS = init(Need.TABLE, Need.SITE, Need.MAIL_QUEUE)
+init(Need.TABLE, Need.SITE, Need.MAIL_QUEUE)
 
 app = make_resolver()
 

@@ -13,7 +13,7 @@ from espace_famille.clock import system_clock
 from espace_famille.config import Need, init
 from espace_famille.validation import Body
 
-SETTINGS = init(Need.TABLE, Need.SITE, Need.MAIL_QUEUE, Need.PAYFIP_MODE)
+init(Need.TABLE, Need.SITE, Need.MAIL_QUEUE, Need.PAYFIP_MODE)
 
 app = make_resolver()
 

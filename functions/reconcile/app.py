@@ -11,7 +11,7 @@ from espace_famille.clock import system_clock
 from espace_famille.config import Need, init
 from espace_famille.observability import logger, metrics
 
-SETTINGS = init(Need.TABLE, Need.MAIL_QUEUE)
+init(Need.TABLE, Need.MAIL_QUEUE)
 
 
 @logger.inject_lambda_context

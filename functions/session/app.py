@@ -20,7 +20,7 @@ from espace_famille.clock import system_clock
 from espace_famille.config import Need, init
 from espace_famille.validation import Body, Email, GivenPassword
 
-SETTINGS = init(Need.TABLE, Need.SITE)
+init(Need.TABLE, Need.SITE)
 
 app = make_resolver()
 
