@@ -127,6 +127,13 @@ def settings() -> Settings:
     return load(_declared)
 
 
+def xray_sdk_enabled() -> bool:
+    """True when the template loads the X-Ray SDK (XRAY_SDK) and Powertools' tracing is not disabled: the
+    Tracer's subsegments and those of dal.wire's calls are made only then."""
+    sdk = os.environ.get("XRAY_SDK", "false").lower() in ("true", "1")
+    return sdk and os.environ.get("POWERTOOLS_TRACE_DISABLED", "false").lower() not in ("true", "1")
+
+
 def payfip_saisie(regie_saisie: str, stack_mode: str) -> str:
     """The saisie mode of a payment: a stack in test (T) or activation (X) never takes real money, whatever
     the régie file says; a production stack (W) uses each régie's own mode."""

@@ -7,13 +7,14 @@ when the template asks for it (EnableXRaySdk, off by default), and the session a
 
 from __future__ import annotations
 
-import os
 import warnings
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
+
+from espace_famille.config import xray_sdk_enabled
 
 logger = Logger()
 metrics = Metrics()
@@ -85,12 +86,6 @@ def count_api_outcome(route_key: str, status: int) -> None:
 _tracer: Any = None
 
 
-def tracing_enabled() -> bool:
-    """True when the template loads the X-Ray SDK (XRAY_SDK) and Powertools' tracing is not disabled."""
-    sdk = os.environ.get("XRAY_SDK", "false").lower() in ("true", "1")
-    return sdk and os.environ.get("POWERTOOLS_TRACE_DISABLED", "false").lower() not in ("true", "1")
-
-
 def tracer() -> Any:
     global _tracer
     if _tracer is None:
@@ -102,7 +97,7 @@ def tracer() -> Any:
 
 def traced(handler: F) -> F:
     """Tracer.capture_lambda_handler when the X-Ray SDK is wanted; the handler itself otherwise."""
-    if not tracing_enabled():
+    if not xray_sdk_enabled():
         return handler
     decorated: F = tracer().capture_lambda_handler(handler)
     return decorated

@@ -31,6 +31,8 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+from espace_famille.config import xray_sdk_enabled
+
 CONTENT_TYPE = "application/x-amz-json-1.0"
 TARGET_PREFIXES = {"dynamodb": "DynamoDB_20120810.", "sqs": "AmazonSQS."}
 MAX_ATTEMPTS = 5  # botocore's standard mode, as the boto3 clients here were configured
@@ -232,15 +234,10 @@ def _user_agent() -> str:
     return "espace-famille-wire" + (f" app/{app}" if app else "")
 
 
-def _tracing() -> bool:
-    sdk = os.environ.get("XRAY_SDK", "false").lower() in ("true", "1")
-    return sdk and os.environ.get("POWERTOOLS_TRACE_DISABLED", "false").lower() not in ("true", "1")
-
-
 @contextlib.contextmanager
 def _subsegment(service: str, operation: str) -> Iterator[None]:
     """An X-Ray subsegment per call when the SDK is loaded (EnableXRaySdk), as its botocore patch made."""
-    if not _tracing():
+    if not xray_sdk_enabled():
         yield
         return
     from aws_xray_sdk.core import xray_recorder
